@@ -1,0 +1,66 @@
+"""Run `agents.worker` for one cell in a fresh process with a timeout.
+
+A segfault, a hang or an exception in a runtime costs that cell (failed / timeout, with the
+signal or error and the tail of its log), never the caller."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOG_TAIL_CHARS = 2000
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
+    except OSError:
+        return ""
+
+
+def _env(threads: int) -> dict:
+    env = dict(os.environ)
+    # Keep every thread pool in the worker at the matrix's thread count.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def run_cell(cell: dict, timeout_s: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
+        folder = Path(tmp)
+        cell_file, out_file, log_file = folder / "cell.json", folder / "result.json", folder / "log"
+        cell_file.write_text(json.dumps(cell))
+        started = time.time()
+        with open(log_file, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agents.worker", str(cell_file), "--out", str(out_file)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=_env(cell["measure"]["threads"]))
+            try:
+                code = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return {"status": "timeout", "wall_s": time.time() - started,
+                        "error": f"no result after {timeout_s:.0f} s; killed. Log tail:\n"
+                                 f"{_tail(log_file)}"}
+        wall = time.time() - started
+        if out_file.is_file():
+            result = json.loads(out_file.read_text())
+            result["wall_s"] = wall
+            if result.get("status") != "ok" and _tail(log_file):
+                result["error"] = f"{result.get('error')}\nLog tail:\n{_tail(log_file)}"
+            return result
+        if code < 0:
+            reason = f"worker killed by {signal.Signals(-code).name}"
+        else:
+            reason = f"worker exited with code {code} and no result"
+        return {"status": "failed", "wall_s": wall,
+                "error": f"{reason}. Log tail:\n{_tail(log_file)}"}

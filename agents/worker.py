@@ -1,0 +1,127 @@
+"""Measure one cell in this (fresh) process: JSON in, JSON out.
+
+    python -m agents.worker cell.json --out result.json
+
+No Ray and no DuckDB: the coordinator, a Ray task or a person on a bare device can run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+LATENCY_INCLUDES = "host end-to-end: numpy input to numpy output, one synchronous call"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(entry: dict, what: str) -> str:
+    path = entry["path"]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise ValueError(f"{what} {path} does not match its hash "
+                         f"(expected {entry['sha256'][:12]}, got {digest[:12]}): refusing to load")
+    return path
+
+
+def _input_batch(x: np.ndarray, batch_size: int) -> np.ndarray:
+    reps = -(-batch_size // len(x))
+    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+
+
+def measure_cell(cell: dict) -> dict:
+    from agents.devices import fingerprint
+    from agents.probes.accuracy import evaluate
+    from agents.probes.energy import energy_summary, find_cpu_energy_counter
+    from agents.probes.latency import time_calls
+    from agents.probes.memory import RssSampler
+    from agents.probes.stats import summarize
+    from agents.runtimes import runtime_module
+
+    measure = cell["measure"]
+    artifact = _verified(cell["artifact"], "artifact")
+    pack = np.load(_verified(cell["eval_pack"], "eval pack"))
+    test_x = pack["test_x"]
+    labels = pack["test_y"] if "test_y" in pack.files else None
+    counter, energy_reason = find_cpu_energy_counter() if cell["device"] != "nvidia-gpu" else (
+        None, "NVML energy is measured by the GPU agent")
+
+    result: dict = {"device": fingerprint(cell["device"]), "measurements": [],
+                    "artifact_size_bytes": os.path.getsize(artifact)}
+    runtime = runtime_module(cell["runtime"])
+    with RssSampler() as memory:
+        started = time.perf_counter()
+        session = runtime.open_session(artifact, threads=measure["threads"],
+                                       device=cell["device"], precision=cell["precision"])
+        session.run(_input_batch(test_x, 1))  # first call: lazy init belongs to load time
+        result["load_ms"] = (time.perf_counter() - started) * 1000.0
+        result["runtime"] = session.info
+        result["rss_before_load_mb"] = memory.baseline_mb
+        accuracy = evaluate(session.run, test_x, labels, pack["reference"]) if measure[
+            "accuracy"] else {}
+        for batch_size in measure["batch_sizes"]:
+            batch = _input_batch(test_x, batch_size)
+            energy_start = counter.read_uj() if counter else None
+            t0 = time.perf_counter()
+            run = time_calls(lambda: session.run(batch), warmup_s=measure["warmup_s"],
+                             min_iterations=measure["min_iterations"],
+                             min_seconds=measure["min_seconds"],
+                             max_seconds=measure["max_seconds"],
+                             ci_rel_width=measure["ci_rel_width"])
+            window = time.perf_counter() - t0
+            row = summarize(run.samples_ms, batch_size) | accuracy
+            row.update(batch_size=batch_size, threads=measure["threads"],
+                       precision=session.precision, stop_reason=run.stop_reason,
+                       warmup_calls=run.warmup_calls, latency_includes=LATENCY_INCLUDES,
+                       peak_rss_mb=memory.peak_mb(),
+                       rss_before_load_mb=memory.baseline_mb, samples_ms=run.samples_ms.tolist(),
+                       load_ms=result["load_ms"])
+            if counter:
+                # The window includes warm-up calls; count them so the per-inference figure
+                # divides by every inference the energy paid for.
+                calls = (run.warmup_calls + len(run.samples_ms)) * batch_size
+                row |= energy_summary(counter, energy_start, counter.read_uj(), window, calls)
+            else:
+                row |= {"energy_sensor": None, "energy_note": energy_reason}
+            result["measurements"].append(row)
+    result["status"] = "ok"
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.worker")
+    parser.add_argument("cell", help="cell description (JSON file)")
+    parser.add_argument("--out", required=True, help="where to write the result (JSON)")
+    args = parser.parse_args(argv)
+    cell = json.loads(Path(args.cell).read_text())
+    try:
+        result = measure_cell(cell)
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - the cell fails, the process reports it
+        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc()[-4000:]}
+        code = 1
+    tmp = Path(args.out + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(args.out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

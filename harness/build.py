@@ -1,0 +1,167 @@
+"""Build node: variant = source model + method chain + format -> artifact, content-addressed.
+
+The variant key hashes everything that determines the artifact: the model's source and
+weights digest, the input shape and dataset, every step's config, the format's options and
+the versions of its toolchain. A cached variant whose artifact still matches its recorded
+hash is reused; a missing or corrupt one is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.spec import ModelSpec
+
+BUILD_LAYOUT_VERSION = 1  # bump when this module changes what it writes
+BUILD_THREADS = 2
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    model: ModelSpec
+    method: str
+    steps: tuple       # flattened StepSpec configs
+    format: str
+    base_dir: str      # the matrix's folder: relative paths resolve from there
+    cache_dir: str
+
+
+def _sha256(path: Path) -> str:
+    from agents.worker import sha256_file
+    return sha256_file(path)
+
+
+def _step_config(step) -> dict:
+    return step.model_dump(mode="json", exclude={"name"})
+
+
+def variant_key(request: VariantRequest, weights_digest: str, toolchain: dict,
+                format_options: dict) -> str:
+    payload = {
+        "model": {"source": request.model.source, "weights_digest": weights_digest,
+                  "input_shape": request.model.input_shape, "dataset": request.model.dataset},
+        "steps": [_step_config(s) for s in request.steps],
+        "format": {"name": request.format, "options": format_options},
+        "toolchain": toolchain,
+        "layout": BUILD_LAYOUT_VERSION,
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _eval_pack(loaded, dataset, cache: Path) -> tuple[Path, dict]:
+    """Test inputs, labels and the fp32 source's outputs: what an agent needs for accuracy
+    and fidelity, with no model code. One per (model weights, dataset)."""
+    key = hashlib.sha256(f"{loaded.weights_digest}:{dataset.name}:"
+                         f"{hashlib.sha256(dataset.test_x.tobytes()).hexdigest()}".encode()
+                         ).hexdigest()[:20]
+    path = cache / "eval" / f"{key}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad():
+            reference = torch.cat([loaded.module(torch.from_numpy(dataset.test_x[i:i + 32]))
+                                   for i in range(0, len(dataset.test_x), 32)]).numpy()
+        arrays = {"test_x": dataset.test_x, "reference": reference}
+        if dataset.test_y is not None:
+            arrays["test_y"] = dataset.test_y
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    reference = np.load(path)["reference"]
+    ref_top1 = None
+    if dataset.test_y is not None:
+        ref_top1 = float(np.mean(reference.argmax(1) == dataset.test_y))
+    return path, {"path": str(path), "sha256": _sha256(path), "dataset": dataset.name,
+                  "samples": int(len(dataset.test_x)), "labelled": dataset.labelled,
+                  "reference_top1": ref_top1}
+
+
+def _cached(folder: Path) -> dict | None:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+        artifact = Path(data["artifact_path"])
+        if artifact.is_file() and _sha256(artifact) == data["sha256"]:
+            return data
+    except (OSError, ValueError, KeyError):
+        pass
+    return None  # missing or corrupt: rebuild
+
+
+def build_variant(request: VariantRequest) -> dict:
+    from harness.data import load_dataset
+    from harness.formats import FORMATS
+    from harness.methods import METHODS, precision_of
+    from harness.models import load_model
+    from harness.parity import check_parity
+
+    torch.set_num_threads(BUILD_THREADS)
+    cache = Path(request.cache_dir)
+    plugin = FORMATS[request.format]
+    loaded = load_model(request.model, Path(request.base_dir), cache)
+    dataset = load_dataset(request.model.dataset, loaded.input_shape)
+    pack_path, pack = _eval_pack(loaded, dataset, cache)
+    key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options)
+    folder = cache / "variants" / key
+    hit = _cached(folder)
+    if hit is not None:
+        return hit | {"cached": True, "eval_pack": pack}
+
+    started = time.perf_counter()
+    module = loaded.module
+    for step in request.steps:
+        entry = METHODS[step.kind]
+        if entry.level == "model":
+            module = entry.apply(module, step, dataset)
+    format_steps = [s for s in request.steps if METHODS[s.kind].level == "format"]
+    precision = precision_of(request.steps)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=folder.parent))
+    try:
+        exported = work / f"exported{plugin.extension}"
+        # Batch 2: an example of batch 1 would let the exporters specialise the batch dim.
+        example = torch.from_numpy(dataset.test_x[:2])
+        plugin.export(module.eval(), example, exported)
+        details: dict = {}
+        artifact = exported
+        for step in format_steps:
+            artifact = work / f"quantized{plugin.extension}"
+            details = plugin.quantize(step, exported, artifact, dataset.calib_x)
+        final = work / f"model{plugin.extension}"
+        artifact.replace(final)
+        for leftover in work.iterdir():
+            if leftover != final:
+                leftover.unlink()
+        parity = check_parity(str(final), plugin.runtime, precision, dataset.test_x,
+                              np.load(pack_path)["reference"], threads=BUILD_THREADS)
+        build_seconds = time.perf_counter() - started
+        manifest = {
+            "variant_id": key, "model": request.model.name, "method": request.method,
+            "method_config": [_step_config(s) for s in request.steps],
+            "format": request.format, "precision": precision, "runtime": plugin.runtime,
+            "artifact_path": str(folder / final.name), "sha256": _sha256(final),
+            "size_bytes": final.stat().st_size, "build_seconds": build_seconds,
+            "parity": parity,
+            "toolchain": plugin.toolchain() | {"format_options": plugin.options,
+                                               "quantizer": details},
+            "source": {"weights_digest": loaded.weights_digest, **loaded.info},
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder)  # a corrupt earlier build
+        work.replace(folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return manifest | {"cached": False, "eval_pack": pack}

@@ -1,0 +1,126 @@
+"""`harness` command line. Exit codes: 0 success; 1 cells failed (sweep) or a regression
+(compare); 2 bad input, with a one-paragraph message and no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.errors import InputError
+
+DEFAULT_DB = "results/harness.duckdb"
+DEFAULT_CACHE = "results/cache"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit code for bad flags is 2 already
+        self.print_usage(sys.stderr)
+        print(f"harness: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _console():
+    from rich.console import Console
+    # Logs and CI capture are not terminals: rich would fall back to 80 columns and cut
+    # the tables, so give them a wide page.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _cmd_plan(args) -> int:
+    from rich.table import Table
+
+    from harness.spec import expand, load_matrix
+
+    plan = expand(load_matrix(args.matrix))
+    if args.json:
+        print(json.dumps(plan.as_json(), indent=2))
+        return 0
+    console = _console()
+    cells = Table(title=f"{plan.loaded.matrix.name}: {len(plan.cells)} cells to measure")
+    for col in ("model", "method", "format", "device"):
+        cells.add_column(col)
+    for c in plan.cells:
+        cells.add_row(c.model, c.method, c.format, c.device)
+    console.print(cells)
+    if plan.skipped:
+        skipped = Table(title=f"{len(plan.skipped)} skipped cells")
+        for col in ("model", "method", "format", "device", "reason"):
+            skipped.add_column(col, overflow="fold")
+        for s in plan.skipped:
+            skipped.add_row(s.cell.model, s.cell.method, s.cell.format, s.cell.device, s.reason)
+        console.print(skipped)
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from harness.spec import BaselineMethod
+    from harness.store import open_read_only
+    from harness.summary import print_summary
+    from harness.sweep import run_sweep
+
+    console = _console()
+    try:
+        result = run_sweep(args.matrix, args.db, address=args.address, tag=args.tag,
+                           cache_dir=args.cache, console=console)
+    except KeyboardInterrupt:
+        console.print("[bold yellow]interrupted[/]: the run is marked interrupted; every cell "
+                      "finished so far is in the database")
+        return 130
+    from harness.spec import load_matrix
+    matrix = load_matrix(args.matrix).matrix
+    baselines = [m.name for m in matrix.methods if isinstance(m, BaselineMethod)]
+    con = open_read_only(args.db)
+    try:
+        print_summary(con, result.run_id, baselines, console)
+    finally:
+        con.close()
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
+    console.print(f"run {result.run_id}: {result.status} ({counts}); results in {args.db} "
+                  f"(try: harness query \"select * from results where run_id = "
+                  f"'{result.run_id}'\" --db {args.db})")
+    return 1 if result.status == "failed" else 0
+
+
+def _cmd_query(args) -> int:
+    from harness.query import run_query
+    return run_query(args.sql, args.db, args.format)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Model-optimization benchmarking harness")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("plan", help="expand a matrix: cells to run, skipped cells and why")
+    p.add_argument("matrix")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("sweep", help="build and measure every cell of a matrix")
+    p.add_argument("matrix")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("--address", help="HOST:PORT of a running Ray cluster (default: embedded)")
+    p.add_argument("--tag", help="label for this run, e.g. nightly")
+    p.add_argument("--cache", default=DEFAULT_CACHE,
+                   help=f"artifact cache folder (default {DEFAULT_CACHE})")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("query", help="run read-only SQL on the results database")
+    p.add_argument("sql")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=_cmd_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Which (method chain, format, device) combinations can be built and run, and why not."""
+
+from __future__ import annotations
+
+from harness.formats import FORMATS
+from harness.methods import METHODS
+
+
+def skip_reason(steps, fmt: str, device: str) -> str | None:
+    plugin = FORMATS.get(fmt)
+    if plugin is None:
+        return (f"format '{fmt}' is not implemented in this version "
+                f"(available: {', '.join(FORMATS)})")
+    if device not in plugin.devices:
+        return (f"format '{fmt}' runs on {plugin.runtime}, which has no agent runtime on "
+                f"{device} (runs on: {', '.join(plugin.devices)})")
+    format_steps = [s for s in steps if METHODS[s.kind].level == "format"]
+    if len(format_steps) > 1:
+        return "a chain can hold at most one format-level quantization step"
+    if format_steps and steps[-1] is not format_steps[0]:
+        return "the format-level quantization step must be the last step of a chain"
+    for step in format_steps:
+        reason = plugin.supports(step)
+        if reason:
+            return reason
+    return None

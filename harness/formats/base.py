@@ -1,0 +1,36 @@
+"""The Format interface: export a torch model, apply the format's own quantizer, and name the
+agent runtime that runs the artifact. The build node knows this interface only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+
+class Format:
+    name: ClassVar[str]
+    runtime: ClassVar[str]            # key in agents.runtimes.RUNTIMES
+    devices: ClassVar[tuple[str, ...]]  # device kinds whose agents run this runtime
+    extension: ClassVar[str]
+    options: ClassVar[dict] = {}      # export options; part of the variant key
+
+    def supports(self, step) -> str | None:
+        """None if this format realises the format-level step, else the reason it cannot."""
+        return f"format '{self.name}' has no realisation of {step.kind}"
+
+    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        raise NotImplementedError
+
+    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def toolchain(self) -> dict:
+        """Versions of every tool that shapes the artifact: part of the variant key."""
+        return {"torch": torch.__version__}
+
+
+def batch_dim() -> dict:
+    return {0: torch.export.Dim("batch", min=1, max=4096)}

@@ -1,0 +1,34 @@
+"""Parity of a converted artifact with its torch source, on the same inputs, through the
+agent runtime that will run it. A variant outside its precision's tolerance is stored and
+measured like any other, but marked suspect: it is never hidden."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Minimum per-sample cosine similarity and top-1 agreement with the fp32 source.
+TOLERANCE = {
+    "fp32": {"cosine_min": 0.9999, "top1_agreement": 0.99},
+    "fp16": {"cosine_min": 0.999, "top1_agreement": 0.95},
+    "bf16": {"cosine_min": 0.99, "top1_agreement": 0.9},
+    "int8": {"cosine_min": 0.9, "top1_agreement": 0.8},
+}
+
+
+def check_parity(artifact: str, runtime: str, precision: str, x: np.ndarray,
+                 reference: np.ndarray, threads: int = 1) -> dict:
+    from agents.probes.accuracy import fidelity, run_batched
+    from agents.runtimes import open_session
+
+    session = open_session(runtime, artifact, threads=threads, device="intel-cpu"
+                           if runtime in ("onnxruntime", "torch") else runtime,
+                           precision=precision)
+    outputs = run_batched(session.run, x)
+    fid = fidelity(outputs, reference)
+    tol = TOLERANCE[precision]
+    ok = (fid["fidelity_cosine_min"] >= tol["cosine_min"]
+          and fid["fidelity_top1_agreement"] >= tol["top1_agreement"])
+    return {"samples": int(len(x)), "max_abs_err": fid["fidelity_max_abs_err"],
+            "cosine_min": fid["fidelity_cosine_min"],
+            "top1_agreement": fid["fidelity_top1_agreement"], "sqnr_db": fid["fidelity_sqnr_db"],
+            "tolerance": tol, "ok": bool(ok), "suspect": not ok}

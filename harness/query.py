@@ -1,0 +1,56 @@
+"""`harness query`: read-only SQL over the results database, as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+
+from harness.errors import InputError
+from harness.store import open_read_only
+
+
+def _plain(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def run_query(sql: str, db: str, fmt: str, out=None) -> int:
+    out = out or sys.stdout
+    con = open_read_only(db)
+    try:
+        try:
+            cursor = con.execute(sql)
+        except duckdb.Error as exc:
+            raise InputError(f"the query failed: {exc}", file=db) from None
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    finally:
+        con.close()
+    if fmt == "json":
+        json.dump([{c: _plain(v) for c, v in zip(columns, row)} for row in rows], out, indent=2)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_lines=False)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for row in rows:
+            table.add_row(*("NULL" if v is None else
+                            f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        Console(file=out).print(table)
+        print(f"{len(rows)} row(s)", file=out)
+    return 0

@@ -1,0 +1,78 @@
+"""The results database schema, as an ordered list of migrations.
+
+A database records the versions applied; opening it applies the missing ones in a
+transaction each. Never a silent rebuild: a newer database than this code is refused."""
+
+from __future__ import annotations
+
+MEASUREMENT_COLUMNS = {
+    "batch_size": "INTEGER", "threads": "INTEGER", "precision": "VARCHAR",
+    "latency_p50_ms": "DOUBLE", "latency_p90_ms": "DOUBLE", "latency_p95_ms": "DOUBLE",
+    "latency_p99_ms": "DOUBLE", "latency_mean_ms": "DOUBLE", "latency_std_ms": "DOUBLE",
+    "latency_min_ms": "DOUBLE", "latency_cv": "DOUBLE", "latency_p50_ci_low_ms": "DOUBLE",
+    "latency_p50_ci_high_ms": "DOUBLE", "iterations": "INTEGER", "warmup_calls": "INTEGER",
+    "throughput_ips": "DOUBLE", "load_ms": "DOUBLE", "peak_rss_mb": "DOUBLE",
+    "rss_before_load_mb": "DOUBLE", "peak_device_mem_mb": "DOUBLE",
+    "energy_mj_per_inference": "DOUBLE", "mean_power_mw": "DOUBLE", "energy_sensor": "VARCHAR",
+    "energy_note": "VARCHAR", "accuracy_top1": "DOUBLE", "accuracy_top5": "DOUBLE",
+    "accuracy_dataset": "VARCHAR", "accuracy_samples": "INTEGER", "reference_top1": "DOUBLE",
+    "fidelity_top1_agreement": "DOUBLE", "fidelity_max_abs_err": "DOUBLE",
+    "fidelity_cosine_min": "DOUBLE", "fidelity_sqnr_db": "DOUBLE", "stop_reason": "VARCHAR",
+    "latency_includes": "VARCHAR",
+}
+
+_MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS.items())
+
+V1 = [
+    """CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY, matrix_name VARCHAR, matrix_hash VARCHAR, matrix_yaml VARCHAR,
+    matrix_path VARCHAR, tag VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+    status VARCHAR, harness_version VARCHAR, git_sha VARCHAR, host VARCHAR, address VARCHAR,
+    schema_version INTEGER)""",
+    """CREATE TABLE variants (
+    variant_id VARCHAR PRIMARY KEY, model VARCHAR, method VARCHAR, method_config JSON,
+    format VARCHAR, precision VARCHAR, runtime VARCHAR, artifact_path VARCHAR, sha256 VARCHAR,
+    size_bytes BIGINT, build_seconds DOUBLE, parity JSON, suspect BOOLEAN, toolchain JSON,
+    source JSON)""",
+    """CREATE TABLE devices (
+    device_id VARCHAR PRIMARY KEY, kind VARCHAR, host VARCHAR, name VARCHAR,
+    cpu_model VARCHAR, gpu_name VARCHAR, driver VARCHAR, runtimes JSON,
+    emulated BOOLEAN DEFAULT false)""",
+    """CREATE TABLE cells (
+    run_id VARCHAR, cell_id VARCHAR, model VARCHAR, method VARCHAR, format VARCHAR,
+    device VARCHAR, variant_id VARCHAR, device_id VARCHAR,
+    status VARCHAR CHECK (status IN ('ok', 'failed', 'timeout', 'skipped', 'unavailable')),
+    error VARCHAR, build_cached BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP,
+    PRIMARY KEY (run_id, cell_id))""",
+    f"""CREATE TABLE measurements (
+    run_id VARCHAR, cell_id VARCHAR,
+    {_MEASUREMENT_DDL},
+    PRIMARY KEY (run_id, cell_id, batch_size))""",
+    """CREATE TABLE latency_samples (
+    run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, iteration INTEGER, latency_ms DOUBLE)""",
+    f"""CREATE OR REPLACE VIEW results AS
+    SELECT c.run_id, c.cell_id, c.variant_id, c.model, c.method, c.format,
+           coalesce(m.precision, v.precision) AS precision, c.device, d.host,
+           d.name AS device_name, c.status, c.error, v.size_bytes, v.suspect AS parity_suspect,
+           {", ".join(f"m.{n}" for n in MEASUREMENT_COLUMNS if n != "precision")}
+    FROM cells c
+    LEFT JOIN measurements m ON m.run_id = c.run_id AND m.cell_id = c.cell_id
+    LEFT JOIN variants v ON v.variant_id = c.variant_id
+    LEFT JOIN devices d ON d.device_id = c.device_id""",
+    # Per run, model, device and batch size: the ok cells that no other cell beats on both
+    # p50 latency and accuracy (top-1 on labelled data, else top-1 agreement with fp32).
+    """CREATE OR REPLACE VIEW pareto AS
+    WITH r AS (SELECT *, coalesce(accuracy_top1, fidelity_top1_agreement) AS quality
+               FROM results WHERE status = 'ok' AND latency_p50_ms IS NOT NULL)
+    SELECT a.* FROM r a WHERE NOT EXISTS (
+        SELECT 1 FROM r b
+        WHERE b.run_id = a.run_id AND b.model = a.model AND b.device = a.device
+          AND b.batch_size = a.batch_size
+          AND b.latency_p50_ms <= a.latency_p50_ms AND b.quality >= a.quality
+          AND (b.latency_p50_ms < a.latency_p50_ms OR b.quality > a.quality))""",
+]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema: runs, variants, devices, cells, measurements, samples, views", V1),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]

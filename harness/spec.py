@@ -1,0 +1,324 @@
+"""The matrix file: a strict pydantic schema, loading with clear errors, and expansion.
+
+Expansion is pure (no Ray, no files written): `harness plan` shows exactly what a sweep
+would run and why every other cell is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      ValidationInfo,
+                      field_validator, model_validator)
+
+from harness.errors import InputError
+
+KNOWN_FORMATS = ("torch", "onnx", "openvino", "tflite", "tensorrt")
+KNOWN_DEVICES = ("intel-cpu", "nvidia-gpu", "arm-edge")
+KNOWN_DATASETS = ("digits", "synthetic")
+MAX_MATRIX_BYTES = 1_000_000
+
+# Names become parts of file names and cell ids: keep them boring.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+FormatName = Literal["torch", "onnx", "openvino", "tflite", "tensorrt"]
+DeviceKind = Literal["intel-cpu", "nvidia-gpu", "arm-edge"]
+SOURCE_RE = re.compile(
+    r"^(builtin:[a-z0-9_]+|torchvision:[a-z0-9_]+|module:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Strict):
+    name: Name
+    source: str
+    weights: str | None = None
+    input_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        default=None, min_length=1, max_length=4)
+    dataset: Literal["digits", "synthetic"] = "synthetic"
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str) -> str:
+        if not SOURCE_RE.match(value):
+            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        return value
+
+    @model_validator(mode="after")
+    def _shape_known(self) -> "ModelSpec":
+        if self.input_shape is None and not self.source.startswith("builtin:"):
+            raise ValueError("input_shape is required for torchvision: and module: sources")
+        if self.dataset == "digits" and self.source.startswith("torchvision:"):
+            raise ValueError("dataset 'digits' has 1x32x32 inputs; use it with builtin models")
+        return self
+
+
+class CalibrationSpec(Strict):
+    samples: int = Field(default=128, ge=1, le=100_000)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+
+
+class SchemeSpec(Strict):
+    symmetric: bool = True
+    per_channel: bool = True
+
+
+class BaselineMethod(Strict):
+    name: Name
+    kind: Literal["baseline"]
+
+
+class QuantizeMethod(Strict):
+    name: Name
+    kind: Literal["quantize"]
+    mode: Literal["dynamic", "static"]
+    calibration: CalibrationSpec | None = Field(default=None, validate_default=True)
+    scheme: SchemeSpec = SchemeSpec()
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_for_static(cls, value, info: ValidationInfo):
+        mode = info.data.get("mode")
+        if mode == "dynamic" and value is not None:
+            raise ValueError("calibration applies to mode 'static' only")
+        if mode == "static" and value is None:
+            return CalibrationSpec()  # explicit default, so it is part of the variant key
+        return value
+
+
+class ChainMethod(Strict):
+    name: Name
+    chain: list[Name] = Field(min_length=1, max_length=16)
+
+
+def _method_tag(value: object) -> str | None:
+    if isinstance(value, dict):
+        return "chain" if "chain" in value else value.get("kind")
+    if isinstance(value, ChainMethod):
+        return "chain"
+    return getattr(value, "kind", None)
+
+
+MethodSpec = Annotated[
+    Union[Annotated[BaselineMethod, Tag("baseline")], Annotated[QuantizeMethod, Tag("quantize")],
+          Annotated[ChainMethod, Tag("chain")]],
+    Discriminator(_method_tag),
+]
+StepSpec = BaselineMethod | QuantizeMethod
+METHOD_TAGS = ("baseline", "quantize", "chain")
+
+
+class MeasureSpec(Strict):
+    batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default=[1], min_length=1,
+                                                                  max_length=16)
+    threads: int = Field(default=1, ge=1, le=256)
+    warmup_s: float = Field(default=1.0, ge=0, le=600)
+    min_iterations: int = Field(default=50, ge=1, le=10_000_000)
+    min_seconds: float = Field(default=2.0, ge=0, le=3600)
+    max_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    # Stop early once the 95% CI of the median is this narrow (relative to the median).
+    ci_rel_width: float = Field(default=0.02, gt=0, le=1)
+    accuracy: bool = True
+    timeout_s: float = Field(default=900.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MeasureSpec":
+        if self.max_seconds < self.min_seconds:
+            raise ValueError("max_seconds must be >= min_seconds")
+        if len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise ValueError("batch_sizes must not repeat")
+        return self
+
+
+class ExcludeRule(Strict):
+    model: Name | None = None
+    method: Name | None = None
+    format: FormatName | None = None
+    device: DeviceKind | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ExcludeRule":
+        if not any((self.model, self.method, self.format, self.device)):
+            raise ValueError("an exclude rule needs at least one of model, method, format, device")
+        return self
+
+    def matches(self, cell: "Cell") -> bool:
+        return all(want is None or want == have for want, have in (
+            (self.model, cell.model), (self.method, cell.method),
+            (self.format, cell.format), (self.device, cell.device)))
+
+
+class Matrix(Strict):
+    name: Name
+    models: list[ModelSpec] = Field(min_length=1, max_length=1000)
+    methods: list[MethodSpec] = Field(min_length=1, max_length=1000)
+    formats: list[FormatName] = Field(min_length=1)
+    devices: list[DeviceKind] = Field(min_length=1)
+    measure: MeasureSpec = MeasureSpec()
+    exclude: list[ExcludeRule] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> "Matrix":
+        for label, names in (("models", [m.name for m in self.models]),
+                             ("methods", [m.name for m in self.methods]),
+                             ("formats", list(self.formats)), ("devices", list(self.devices))):
+            seen = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{label}: duplicate name {name!r}")
+                seen.add(name)
+        model_names = {m.name for m in self.models}
+        method_names = {m.name for m in self.methods}
+        for i, rule in enumerate(self.exclude):
+            if rule.model and rule.model not in model_names:
+                raise ValueError(f"exclude[{i}].model: {rule.model!r} is not a model of this "
+                                 f"matrix (allowed: {', '.join(sorted(model_names))})")
+            if rule.method and rule.method not in method_names:
+                raise ValueError(f"exclude[{i}].method: {rule.method!r} is not a method of this "
+                                 f"matrix (allowed: {', '.join(sorted(method_names))})")
+        for method in self.methods:
+            self.steps(method.name)  # raises on dangling references and cycles
+        return self
+
+    def method(self, name: str) -> MethodSpec:
+        return next(m for m in self.methods if m.name == name)
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def steps(self, method_name: str, _trail: tuple[str, ...] = ()) -> list[StepSpec]:
+        """Flatten a method (a chain may name other chains) into its ordered steps."""
+        if method_name in _trail:
+            raise ValueError(f"methods: chain cycle {' -> '.join(_trail + (method_name,))}")
+        known = {m.name: m for m in self.methods}
+        if method_name not in known:
+            raise ValueError(f"methods[{_trail[-1]!r}].chain: {method_name!r} is not a method "
+                             f"of this matrix (allowed: {', '.join(sorted(known))})")
+        spec = known[method_name]
+        if isinstance(spec, ChainMethod):
+            return [s for ref in spec.chain for s in self.steps(ref, _trail + (method_name,))]
+        return [spec]
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    model: str
+    method: str
+    format: str
+    device: str
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.model}/{self.method}/{self.format}/{self.device}"
+
+    @property
+    def variant_name(self) -> tuple[str, str, str]:
+        return (self.model, self.method, self.format)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    cell: Cell
+    reason: str
+
+
+@dataclass
+class LoadedMatrix:
+    matrix: Matrix
+    path: Path
+    text: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass
+class Plan:
+    loaded: LoadedMatrix
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "matrix": self.loaded.matrix.name,
+            "file": str(self.loaded.path),
+            "cells": [c.__dict__ | {"cell_id": c.cell_id} for c in self.cells],
+            "skipped": [s.cell.__dict__ | {"cell_id": s.cell.cell_id, "reason": s.reason}
+                        for s in self.skipped],
+        }
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses YAML aliases: no billion-laughs expansion, no shared nodes."""
+
+    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*name) are not allowed in a matrix "
+                                 f"(line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def load_matrix(path: str | Path) -> LoadedMatrix:
+    from harness.spec_errors import describe_validation_error
+
+    path = Path(path)
+    shown = str(path)
+    if not path.is_file():
+        raise InputError("matrix file not found", file=shown)
+    if path.stat().st_size > MAX_MATRIX_BYTES:
+        raise InputError(f"matrix file is larger than {MAX_MATRIX_BYTES} bytes", file=shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"cannot read matrix as UTF-8 text: {exc}", file=shown) from None
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", file=shown) from None
+    if data is None:
+        raise InputError("the matrix file is empty", file=shown,
+                         allowed="a mapping with name, models, methods, formats, devices")
+    if not isinstance(data, dict):
+        raise InputError(f"the top level is a {type(data).__name__}", file=shown,
+                         allowed="a mapping with name, models, methods, formats, devices")
+    try:
+        matrix = Matrix.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc, Matrix), file=shown) from None
+    return LoadedMatrix(matrix=matrix, path=path.resolve(), text=text)
+
+
+def expand(loaded: LoadedMatrix) -> Plan:
+    """Every model x method x format x device, either a cell to run or a skip with a reason."""
+    from harness.compat import skip_reason
+
+    matrix = loaded.matrix
+    plan = Plan(loaded=loaded)
+    for model in matrix.models:
+        for method in matrix.methods:
+            for fmt in matrix.formats:
+                for device in matrix.devices:
+                    cell = Cell(model.name, method.name, fmt, device)
+                    rule = next((i for i, r in enumerate(matrix.exclude) if r.matches(cell)), None)
+                    if rule is not None:
+                        plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
+                        continue
+                    reason = skip_reason(matrix.steps(method.name), fmt, device)
+                    if reason:
+                        plan.skipped.append(Skipped(cell, reason))
+                    else:
+                        plan.cells.append(cell)
+    return plan

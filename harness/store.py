@@ -1,0 +1,150 @@
+"""DuckDB results store: migrations, and the single writer.
+
+Only the coordinator writes. Each cell's rows (cell, measurements, raw samples) go in one
+transaction, so a crash leaves a cell either whole or absent. Raw samples are inserted
+column-wise (row-by-row executemany is about 100x slower)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from harness.errors import InputError
+from harness.schema import MEASUREMENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise InputError("the database is in use by another process (a running sweep "
+                             "holds the single writer lock); wait for it to finish or query a "
+                             "copy", file=str(path)) from None
+        raise InputError(f"cannot open the database: {text}", file=str(path)) from None
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str = "") -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMP, description VARCHAR)")
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise InputError(f"database schema version {current} is newer than this harness "
+                         f"supports ({SCHEMA_VERSION}); upgrade the harness", file=path)
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for sql in statements:
+                con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                        [version, utcnow(), description])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no results database here (run `harness sweep` first or pass --db)",
+                         file=str(path))
+    return _connect(path, read_only=True)
+
+
+class Store:
+    """The single writer of one results database."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the database folder: {exc}",
+                             file=str(self.path)) from None
+        self.con = _connect(self.path, read_only=False)
+        migrate(self.con, str(self.path))
+
+    def close(self) -> None:
+        self.con.close()
+
+    # runs -------------------------------------------------------------------------------
+    def start_run(self, run: dict) -> None:
+        run = run | {"status": "running", "started_at": utcnow(),
+                     "schema_version": SCHEMA_VERSION}
+        cols = ", ".join(run)
+        self.con.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})",
+                         list(run.values()))
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self.con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                         [status, utcnow(), run_id])
+
+    # variants and devices ---------------------------------------------------------------
+    def write_variant(self, manifest: dict) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [manifest["variant_id"], manifest["model"], manifest["method"],
+             json.dumps(manifest["method_config"]), manifest["format"], manifest["precision"],
+             manifest["runtime"], manifest["artifact_path"], manifest["sha256"],
+             manifest["size_bytes"], manifest["build_seconds"], json.dumps(manifest["parity"]),
+             bool(manifest["parity"].get("suspect")), json.dumps(manifest["toolchain"]),
+             json.dumps(manifest.get("source", {}))])
+
+    def write_device(self, device_id: str, fp: dict, runtimes: dict) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [device_id, fp["kind"], fp["host"], fp.get("name"), fp.get("cpu_model"),
+             fp.get("gpu_name"), fp.get("driver"), json.dumps(runtimes),
+             bool(fp.get("emulated", False))])
+
+    # cells ------------------------------------------------------------------------------
+    def write_cell(self, run_id: str, cell, *, status: str, error: str | None = None,
+                   variant_id: str | None = None, device_id: str | None = None,
+                   build_cached: bool | None = None, started_at: datetime | None = None,
+                   measurements: list[dict] = ()) -> None:
+        """One transaction per cell: its row, its measurements and its raw samples."""
+        now = utcnow()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(
+                "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, cell.cell_id, cell.model, cell.method, cell.format, cell.device,
+                 variant_id, device_id, status, error, build_cached, started_at or now, now])
+            for row in measurements:
+                self._write_measurement(run_id, cell.cell_id, row)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _write_measurement(self, run_id: str, cell_id: str, row: dict) -> None:
+        cols = list(MEASUREMENT_COLUMNS)
+        values = [run_id, cell_id] + [row.get(c) for c in cols]
+        self.con.execute(
+            f"INSERT OR REPLACE INTO measurements (run_id, cell_id, {', '.join(cols)}) "
+            f"VALUES ({', '.join('?' * len(values))})", values)
+        samples = np.asarray(row.get("samples_ms", []), dtype=np.float64)
+        if len(samples):
+            batch = {  # noqa: F841 - read by DuckDB's replacement scan below
+                "run_id": np.full(len(samples), run_id, dtype=object),
+                "cell_id": np.full(len(samples), cell_id, dtype=object),
+                "batch_size": np.full(len(samples), row["batch_size"], dtype=np.int32),
+                "iteration": np.arange(len(samples), dtype=np.int32),
+                "latency_ms": samples,
+            }
+            self.con.execute("DELETE FROM latency_samples WHERE run_id = ? AND cell_id = ? "
+                             "AND batch_size = ?", [run_id, cell_id, row["batch_size"]])
+            self.con.execute("INSERT INTO latency_samples SELECT * FROM batch")
