@@ -1,0 +1,103 @@
+"""The worker in a fresh process, without Ray or DuckDB: a real ONNX model measured, and
+every way a cell can go wrong reported as that cell's status."""
+
+import hashlib
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from agents.launcher import run_cell
+
+MEASURE = {"batch_sizes": [1, 4], "threads": 1, "warmup_s": 0.05, "min_iterations": 20,
+           "min_seconds": 0.1, "max_seconds": 1.0, "ci_rel_width": 0.05, "accuracy": True,
+           "timeout_s": 120}
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cell(tmp_path):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["logits"])], "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        [onnx.numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    artifact = tmp_path / "model.onnx"
+    onnx.save(model, artifact)
+    x = rng.standard_normal((40, 8)).astype(np.float32)
+    labels = (x @ w).argmax(1)
+    labels[:4] = (labels[:4] + 1) % 3  # 10% wrong labels: accuracy must be exactly 0.9
+    pack = tmp_path / "pack.npz"
+    np.savez(pack, test_x=x, test_y=labels, reference=x @ w)
+    return {"cell_id": "lin/fp32/onnx/intel-cpu", "device": "intel-cpu",
+            "runtime": "onnxruntime", "precision": "fp32",
+            "artifact": {"path": str(artifact), "sha256": _sha(artifact)},
+            "eval_pack": {"path": str(pack), "sha256": _sha(pack)}, "measure": MEASURE}
+
+
+def test_a_real_onnx_cell_is_measured(cell):
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "ok", result.get("error")
+    rows = {r["batch_size"]: r for r in result["measurements"]}
+    assert set(rows) == {1, 4}
+    for batch_size, row in rows.items():
+        assert row["iterations"] == len(row["samples_ms"]) >= 20
+        assert 0 < row["latency_p50_ms"] <= row["latency_p99_ms"]
+        assert row["accuracy_top1"] == pytest.approx(0.9)
+        assert row["fidelity_top1_agreement"] == 1.0
+        assert row["fidelity_max_abs_err"] < 1e-4
+        assert row["peak_rss_mb"] >= row["rss_before_load_mb"] > 0
+        assert row["precision"] == "fp32" and row["threads"] == 1
+        assert row["stop_reason"] in ("ci_target", "max_seconds")
+        assert row["energy_sensor"] is not None or row["energy_note"]
+    assert result["runtime"]["runtime"] == "onnxruntime"
+    assert result["device"]["kind"] == "intel-cpu"
+
+
+def test_an_artifact_that_does_not_match_its_hash_is_refused(cell, tmp_path):
+    with open(cell["artifact"]["path"], "ab") as f:
+        f.write(b"tampered")
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "failed" and "does not match its hash" in result["error"]
+
+
+def test_a_missing_artifact_fails_the_cell(cell):
+    cell["artifact"]["path"] = "/nonexistent/model.onnx"
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "failed" and "not found" in result["error"]
+
+
+def test_a_worker_that_outlives_its_timeout_is_killed(cell):
+    cell["measure"] = MEASURE | {"min_seconds": 60, "max_seconds": 60, "ci_rel_width": 1e-9}
+    result = run_cell(cell, timeout_s=3)
+    assert result["status"] == "timeout" and "killed" in result["error"]
+
+
+def test_a_worker_killed_by_a_signal_is_reported(cell, monkeypatch):
+    # A runtime that segfaults: PYTHONSTARTUP does not apply to -m, so inject through
+    # sitecustomize on PYTHONPATH, which every fresh interpreter imports.
+    site = cell["artifact"]["path"].rsplit("/", 1)[0] + "/crash"
+    import os
+    os.makedirs(site, exist_ok=True)
+    with open(f"{site}/sitecustomize.py", "w") as f:
+        f.write("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    monkeypatch.setenv("PYTHONPATH", site)
+    result = run_cell(cell, timeout_s=60)
+    assert result["status"] == "failed" and "SIGSEGV" in result["error"]
+
+
+def test_worker_module_imports_neither_ray_nor_duckdb():
+    import subprocess
+    code = ("import sys, agents.worker, agents.launcher, agents.runtimes.onnxruntime_rt; "
+            "bad = [m for m in ('ray', 'duckdb') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -1,0 +1,114 @@
+"""`harness sweep matrix/smoke.yaml` end to end: real Ray, real exporters and ONNX Runtime,
+a real DuckDB file, queried through the CLI."""
+
+import json
+
+import pytest
+
+from tests.conftest import MATRIX_DIR, run_cli
+
+pytestmark = pytest.mark.integration
+SMOKE = str(MATRIX_DIR / "smoke.yaml")
+
+
+def query(db, sql):
+    out = run_cli("query", sql, "--db", str(db), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, cache_dir):
+    db = tmp_path_factory.mktemp("sweep") / "a.duckdb"
+    first = run_cli("sweep", SMOKE, "--db", str(db), "--cache", str(cache_dir), timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = run_cli("sweep", SMOKE, "--db", str(db), "--cache", str(cache_dir), timeout=900)
+    assert second.returncode == 0, second.stdout + second.stderr
+    runs = query(db, "select run_id from runs order by started_at")
+    return db, [r["run_id"] for r in runs], first
+
+
+def test_every_runnable_cell_is_ok_with_real_numbers(swept):
+    db, (run1, _), _ = swept
+    plan = json.loads(run_cli("plan", SMOKE, "--json").stdout)
+    rows = query(db, f"select * from results where run_id = '{run1}' and status <> 'skipped'")
+    measured = {r["cell_id"] for r in rows}
+    assert measured == {c["cell_id"] for c in plan["cells"]}
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert r["latency_p50_ms"] > 0 and r["iterations"] >= 20
+        assert r["latency_p50_ms"] <= r["latency_p99_ms"]
+        assert r["accuracy_top1"] >= 0.97, r  # held-out digits, int8 included
+        assert r["fidelity_top1_agreement"] >= 0.97
+        assert r["peak_rss_mb"] > 0 and r["load_ms"] > 0 and r["size_bytes"] > 0
+    assert {r["precision"] for r in rows} == {"fp32", "int8"}
+
+
+def test_skipped_cells_are_stored_with_reasons(swept):
+    db, (run1, _), _ = swept
+    rows = query(db, f"select cell_id, error from cells where run_id = '{run1}' "
+                     "and status = 'skipped'")
+    assert {r["cell_id"] for r in rows} == {"digits-cnn/int8-dyn/torch/intel-cpu",
+                                            "digits-cnn/int8/torch/intel-cpu"}
+    assert all(r["error"] for r in rows)
+
+
+def test_raw_samples_match_the_iteration_counts(swept):
+    db, (run1, _), _ = swept
+    rows = query(db, f"""select m.cell_id, m.batch_size, m.iterations, count(s.iteration) as n,
+                           median(s.latency_ms) as med, m.latency_p50_ms
+                        from measurements m join latency_samples s using (run_id, cell_id,
+                        batch_size) where run_id = '{run1}' group by all""")
+    assert len(rows) == 8
+    for r in rows:
+        assert r["n"] == r["iterations"]
+        assert r["med"] == pytest.approx(r["latency_p50_ms"])
+
+
+def test_second_sweep_rebuilds_nothing(swept):
+    db, (run1, run2), _ = swept
+    rows = query(db, f"select cell_id, build_cached, variant_id from cells "
+                     f"where run_id = '{run2}' and status = 'ok'")
+    assert rows and all(r["build_cached"] for r in rows)
+    first = {r["cell_id"]: r["variant_id"] for r in query(
+        db, f"select cell_id, variant_id from cells where run_id = '{run1}' and status = 'ok'")}
+    assert first == {r["cell_id"]: r["variant_id"] for r in rows}
+
+
+def test_variants_carry_parity_and_toolchain(swept):
+    db, _, _ = swept
+    rows = query(db, "select format, precision, parity, toolchain, suspect from variants")
+    assert len(rows) == 4
+    for r in rows:
+        parity = json.loads(r["parity"]) if isinstance(r["parity"], str) else r["parity"]
+        assert parity["ok"] and not r["suspect"] and parity["samples"] == 360
+    assert any("onnxruntime" in str(r["toolchain"]) for r in rows)
+
+
+def test_runs_are_recorded_and_the_summary_printed(swept):
+    db, (run1, run2), first = swept
+    rows = query(db, "select run_id, status, matrix_name, harness_version, host, finished_at "
+                     "from runs order by started_at")
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["finished_at"] and r["host"] for r in rows)
+    assert "Best variant per model and device" in first.stdout
+    assert run1 in first.stdout
+
+
+def test_a_device_no_agent_advertises_is_unavailable_at_once(tmp_path, cache_dir):
+    matrix = tmp_path / "arm.yaml"
+    matrix.write_text("""
+name: arm
+models: [{name: digits-cnn, source: "builtin:digits_cnn", dataset: digits}]
+methods: [{name: fp32, kind: baseline}]
+formats: [onnx]
+devices: [intel-cpu, arm-edge]
+measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1, warmup_s: 0.1}
+""")
+    db = tmp_path / "r.duckdb"
+    out = run_cli("sweep", str(matrix), "--db", str(db), "--cache", str(cache_dir), timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {r["cell_id"]: r for r in query(db, "select cell_id, status, error from cells")}
+    assert rows["digits-cnn/fp32/onnx/intel-cpu"]["status"] == "ok"
+    arm = rows["digits-cnn/fp32/onnx/arm-edge"]
+    assert arm["status"] == "unavailable" and "device:arm-edge" in arm["error"]

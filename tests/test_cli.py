@@ -1,0 +1,66 @@
+"""The CLI as a separate process: every matrix in matrix/ plans; bad input exits 2 with a
+message naming the file and field, and no traceback."""
+
+import json
+
+import pytest
+
+from tests.conftest import MATRIX_DIR, run_cli
+
+MATRICES = sorted(MATRIX_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("matrix", MATRICES, ids=[m.name for m in MATRICES])
+def test_every_shipped_matrix_plans(matrix):
+    out = run_cli("plan", str(matrix), "--json")
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    assert plan["cells"], "a shipped matrix with nothing to run"
+    for skipped in plan["skipped"]:
+        assert skipped["reason"]
+
+
+def test_plan_prints_a_table():
+    out = run_cli("plan", str(MATRIX_DIR / "smoke.yaml"))
+    assert out.returncode == 0 and "cells to measure" in out.stdout
+
+
+BAD = {
+    "typo.yaml": ("name: x\nmodels: []\nmethods: []\nformats: [onnx]\ndevices: [intel-cpu]\n"
+                  "measur: {}\n", "measur"),
+    "badfmt.yaml": ("name: x\nmodels: [{name: a, source: 'builtin:digits_cnn'}]\n"
+                    "methods: [{name: f, kind: baseline}]\nformats: [onnxx]\n"
+                    "devices: [intel-cpu]\n", "formats[0]"),
+    "notyaml.yaml": ("name: [\n", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_matrix_exits_2_without_traceback(tmp_path, name):
+    text, fragment = BAD[name]
+    path = tmp_path / name
+    path.write_text(text)
+    for command in ("plan", "sweep"):
+        out = run_cli(command, str(path), "--db", str(tmp_path / "r.duckdb")) \
+            if command == "sweep" else run_cli(command, str(path))
+        assert out.returncode == 2, out
+        assert "Traceback" not in out.stderr + out.stdout
+        assert str(path) in out.stderr and fragment in out.stderr, out.stderr
+    assert not (tmp_path / "r.duckdb").exists(), "bad input must not create a database"
+
+
+def test_missing_matrix_file():
+    out = run_cli("plan", "no/such/file.yaml")
+    assert out.returncode == 2 and "not found" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [("sweep",), ("plan",), ("query",), ("frobnicate",),
+                                  ("query", "select 1", "--format", "xml")])
+def test_bad_flags_exit_2(args):
+    out = run_cli(*args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_query_on_a_missing_database(tmp_path):
+    out = run_cli("query", "select 1", "--db", str(tmp_path / "none.duckdb"))
+    assert out.returncode == 2 and "no results database" in out.stderr
