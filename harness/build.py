@@ -116,7 +116,9 @@ def build_variant(request: VariantRequest) -> dict:
     folder = cache / "variants" / key
     hit = _cached(folder)
     if hit is not None:
-        return hit | {"cached": True, "eval_pack": pack}
+        # Same content under this matrix's names (another matrix may have built it).
+        return hit | {"model": request.model.name, "method": request.method, "cached": True,
+                      "eval_pack": pack}
 
     started = time.perf_counter()
     module = loaded.module

@@ -27,15 +27,18 @@ class ClusterInfo:
         return self.resources.get(resource, 0) >= 1
 
 
-def _quiet_ray_env() -> None:
+def _ray_env() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Ray starts workers at nice 15 and a measurement process inherits it: on a busy host
+    # that would time the scheduler, not the model. Agents' workers run at normal priority.
+    os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
     """Embedded default: a local node on loopback that is both build node and agent for the
     device kinds detected here. With an address: join that cluster as a driver only."""
-    _quiet_ray_env()
+    _ray_env()
     import ray
 
     if address:

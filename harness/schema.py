@@ -18,7 +18,7 @@ MEASUREMENT_COLUMNS = {
     "accuracy_dataset": "VARCHAR", "accuracy_samples": "INTEGER", "reference_top1": "DOUBLE",
     "fidelity_top1_agreement": "DOUBLE", "fidelity_max_abs_err": "DOUBLE",
     "fidelity_cosine_min": "DOUBLE", "fidelity_sqnr_db": "DOUBLE", "stop_reason": "VARCHAR",
-    "latency_includes": "VARCHAR",
+    "latency_includes": "VARCHAR", "niceness": "INTEGER",
 }
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS.items())

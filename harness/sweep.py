@@ -41,17 +41,24 @@ def device_id(fp: dict) -> str:
     return hashlib.sha256(f"{fp['kind']}|{fp['host']}|{fp.get('name')}".encode()).hexdigest()[:16]
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a CI job cancelled, `kill`) is handled like Ctrl-C: the run is marked
-    interrupted and the database stays consistent."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    previous = signal.signal(signal.SIGTERM, handler)
+    interrupted and the database stays consistent. ray.init installs its own SIGTERM
+    handler (exit 1), so `_reclaim_sigterm` is called again once Ray is up."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _reclaim_sigterm() -> None:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 class _Recorder:
@@ -115,6 +122,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
             task_id = progress.add_task("starting Ray", total=len(plan.cells))
             recorder = _Recorder(store, run_id, progress, task_id)
             cluster = connect(address, detect_kinds())
+            _reclaim_sigterm()
             coordinator = Coordinator(plan, cluster, str(Path(cache_dir).resolve()),
                                       Callbacks(recorder.on_variant, recorder.on_cell,
                                                 recorder.on_phase))

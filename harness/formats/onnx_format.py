@@ -92,7 +92,8 @@ class OnnxFormat(Format):
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[step.calibration.method]
         samples = calib_x[:step.calibration.samples]
-        activation_type = QuantType.QInt8 if symmetric else QuantType.QUInt8
+        activation_type = (QuantType.QUInt8 if step.scheme.activation_dtype == "uint8"
+                           else QuantType.QInt8)
         quantize_static(str(src), str(out), _CalibrationReader(samples),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=activation_type, weight_type=QuantType.QInt8,

@@ -28,6 +28,7 @@ def test_key_is_stable_and_ignores_the_method_label():
 @pytest.mark.parametrize("change", [
     dict(steps=[STATIC.model_copy(update={"scheme": SchemeSpec(symmetric=False)})]),
     dict(steps=[STATIC.model_copy(update={"scheme": SchemeSpec(per_channel=False)})]),
+    dict(steps=[STATIC.model_copy(update={"scheme": SchemeSpec(activation_dtype="int8")})]),
     dict(steps=[STATIC.model_copy(update={"calibration": CalibrationSpec(samples=64)})]),
     dict(steps=[STATIC.model_copy(update={"calibration": CalibrationSpec(method="entropy")})]),
     dict(steps=[BaselineMethod(name="fp32", kind="baseline")]),
