@@ -57,15 +57,16 @@ def _cmd_sweep(args) -> int:
     from harness.spec import BaselineMethod
     from harness.store import open_read_only
     from harness.summary import print_summary
-    from harness.sweep import run_sweep
+    from harness.sweep import SweepInterrupted, run_sweep
 
     console = _console()
     try:
         result = run_sweep(args.matrix, args.db, address=args.address, tag=args.tag,
-                           cache_dir=args.cache, console=console)
-    except KeyboardInterrupt:
-        console.print("[bold yellow]interrupted[/]: the run is marked interrupted; every cell "
-                      "finished so far is in the database")
+                           cache_dir=args.cache, resume=args.resume, console=console)
+    except SweepInterrupted as exc:
+        console.print(f"[bold yellow]interrupted[/]: run {exc.run_id} is marked interrupted; "
+                      "every cell finished so far is in the database. Complete it with "
+                      f"`harness sweep {args.matrix} --db {args.db} --resume {exc.run_id}`")
         return 130
     from harness.spec import load_matrix
     matrix = load_matrix(args.matrix).matrix
@@ -87,6 +88,62 @@ def _cmd_query(args) -> int:
     return run_query(args.sql, args.db, args.format)
 
 
+def _cmd_recommend(args) -> int:
+    from harness.recommend import print_recommendations, recommend
+    from harness.runref import resolve_run
+    from harness.store import open_read_only
+
+    con = open_read_only(args.db)
+    try:
+        run_id = resolve_run(con, args.run) if args.run else None
+        rows = recommend(con, metric=args.metric, device=args.device,
+                         max_accuracy_drop=args.max_accuracy_drop, batch_size=args.batch_size,
+                         run_id=run_id)
+    finally:
+        con.close()
+    if not rows:
+        print("no measured cells match (check --device and --batch-size)", file=sys.stderr)
+        return 0
+    print_recommendations(rows, args.metric, args.max_accuracy_drop, _console())
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from harness.report import write_report
+    from harness.runref import resolve_run
+    from harness.store import open_read_only
+
+    con = open_read_only(args.db)
+    try:
+        run_id = resolve_run(con, args.run) if args.run else None
+        out = Path(args.out or f"results/report.{'md' if args.format == 'md' else 'html'}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path = write_report(con, run_id, out, fmt=args.format)
+    finally:
+        con.close()
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from harness.compare import Thresholds, run_compare
+
+    thresholds = Thresholds(p_value=args.p_value, min_latency_effect=args.min_effect,
+                            max_accuracy_drop_points=args.max_accuracy_drop,
+                            max_memory_growth=args.max_memory_growth)
+    return run_compare(args.db, args.baseline, args.candidate, fmt=args.format,
+                       thresholds=thresholds)
+
+
+def _nonnegative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description="Model-optimization benchmarking harness")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -103,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", help="label for this run, e.g. nightly")
     p.add_argument("--cache", default=DEFAULT_CACHE,
                    help=f"artifact cache folder (default {DEFAULT_CACHE})")
+    p.add_argument("--resume", metavar="RUN_ID",
+                   help="complete an interrupted run: measure only its cells without a result")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("query", help="run read-only SQL on the results database")
@@ -110,6 +169,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=DEFAULT_DB)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("report", help="self-contained HTML report with plots (or Markdown)")
+    p.add_argument("run", nargs="?", help="run id or tag:NAME[~N] (default: the latest run)")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--out", help="output file (default results/report.html or .md)")
+    p.add_argument("--format", choices=("html", "md"), default="html")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("compare", help="regression gate between two runs (exit 1 on regression)")
+    p.add_argument("baseline", help="run id, tag:NAME (latest with that tag) or tag:NAME~N")
+    p.add_argument("candidate", help="run id, tag:NAME or tag:NAME~N")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--p-value", type=_nonnegative, default=0.002,
+                   help="Mann-Whitney U significance threshold (default 0.002)")
+    p.add_argument("--min-effect", type=_nonnegative, default=0.10,
+                   help="minimum relative p50 change to call (default 0.10 = 10%%)")
+    p.add_argument("--max-accuracy-drop", type=_nonnegative, default=0.5,
+                   help="accuracy drop in points that is a regression (default 0.5)")
+    p.add_argument("--max-memory-growth", type=_nonnegative, default=0.10,
+                   help="relative peak-RSS growth that is a regression (default 0.10)")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("recommend", help="what to ship per model and device")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--device", choices=("intel-cpu", "nvidia-gpu", "arm-edge"))
+    p.add_argument("--max-accuracy-drop", type=_nonnegative, default=1.0,
+                   help="accuracy budget in points against the fp32 source (default 1.0)")
+    p.add_argument("--metric", choices=("p50", "size", "energy"), default="p50")
+    p.add_argument("--batch-size", type=int, help="default: the smallest batch measured")
+    p.add_argument("--run", help="run id or tag:NAME[~N] (default: the latest of each matrix/tag)")
+    p.set_defaults(func=_cmd_recommend)
     return parser
 
 

@@ -45,7 +45,10 @@ def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
         ray.init(address=address, log_to_driver=False)
     else:
         resources = {BUILD: 1, HOST_SLOT: 1} | {device_resource(k): 1 for k in device_kinds}
-        ray.init(num_cpus=os.cpu_count() or 1, resources=resources, include_dashboard=False,
+        # address="local": always a new node of our own, never a cluster some earlier
+        # `ray start` left running on this host.
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, resources=resources,
+                 include_dashboard=False,
                  log_to_driver=False, _node_ip_address="127.0.0.1",
                  object_store_memory=EMBEDDED_OBJECT_STORE_BYTES)
     return ClusterInfo(address=address, resources=dict(ray.cluster_resources()))

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 
@@ -22,8 +23,19 @@ def _plain(value):
     return value
 
 
+def read_sql(sql_or_file: str) -> str:
+    """SQL text, or the path of a .sql file (results/queries/*.sql)."""
+    if sql_or_file.strip().endswith(".sql") and "\n" not in sql_or_file:
+        path = Path(sql_or_file.strip())
+        if not path.is_file():
+            raise InputError("query file not found", file=str(path))
+        return path.read_text()
+    return sql_or_file
+
+
 def run_query(sql: str, db: str, fmt: str, out=None) -> int:
     out = out or sys.stdout
+    sql = read_sql(sql)
     con = open_read_only(db)
     try:
         try:

@@ -5,7 +5,8 @@ transaction each. Never a silent rebuild: a newer database than this code is ref
 
 from __future__ import annotations
 
-MEASUREMENT_COLUMNS = {
+# Migrations are frozen once released: V1's columns stay as they were; later versions add.
+MEASUREMENT_COLUMNS_V1 = {
     "batch_size": "INTEGER", "threads": "INTEGER", "precision": "VARCHAR",
     "latency_p50_ms": "DOUBLE", "latency_p90_ms": "DOUBLE", "latency_p95_ms": "DOUBLE",
     "latency_p99_ms": "DOUBLE", "latency_mean_ms": "DOUBLE", "latency_std_ms": "DOUBLE",
@@ -18,10 +19,11 @@ MEASUREMENT_COLUMNS = {
     "accuracy_dataset": "VARCHAR", "accuracy_samples": "INTEGER", "reference_top1": "DOUBLE",
     "fidelity_top1_agreement": "DOUBLE", "fidelity_max_abs_err": "DOUBLE",
     "fidelity_cosine_min": "DOUBLE", "fidelity_sqnr_db": "DOUBLE", "stop_reason": "VARCHAR",
-    "latency_includes": "VARCHAR", "niceness": "INTEGER",
+    "latency_includes": "VARCHAR",
 }
+MEASUREMENT_COLUMNS = MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
 
-_MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS.items())
+_MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
 V1 = [
     """CREATE TABLE runs (
@@ -50,18 +52,29 @@ V1 = [
     PRIMARY KEY (run_id, cell_id, batch_size))""",
     """CREATE TABLE latency_samples (
     run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, iteration INTEGER, latency_ms DOUBLE)""",
-    f"""CREATE OR REPLACE VIEW results AS
+]
+
+
+def _results_view() -> str:
+    return f"""CREATE OR REPLACE VIEW results AS
     SELECT c.run_id, c.cell_id, c.variant_id, c.model, c.method, c.format,
            coalesce(m.precision, v.precision) AS precision, c.device, d.host,
            d.name AS device_name, c.status, c.error, v.size_bytes, v.suspect AS parity_suspect,
+           -- a baseline variant is the unmodified fp32 source: what speedups are against
+           (json_array_length(v.method_config) = 1
+            AND v.method_config->>'$[0].kind' = 'baseline') AS is_baseline,
+           r.matrix_name, r.tag, r.started_at AS run_started_at,
            {", ".join(f"m.{n}" for n in MEASUREMENT_COLUMNS if n != "precision")}
     FROM cells c
+    JOIN runs r ON r.run_id = c.run_id
     LEFT JOIN measurements m ON m.run_id = c.run_id AND m.cell_id = c.cell_id
     LEFT JOIN variants v ON v.variant_id = c.variant_id
-    LEFT JOIN devices d ON d.device_id = c.device_id""",
-    # Per run, model, device and batch size: the ok cells that no other cell beats on both
-    # p50 latency and accuracy (top-1 on labelled data, else top-1 agreement with fp32).
-    """CREATE OR REPLACE VIEW pareto AS
+    LEFT JOIN devices d ON d.device_id = c.device_id"""
+
+
+# Per run, model, device and batch size: the ok cells that no other cell beats on both
+# p50 latency and accuracy (top-1 on labelled data, else top-1 agreement with fp32).
+PARETO_VIEW = """CREATE OR REPLACE VIEW pareto AS
     WITH r AS (SELECT *, coalesce(accuracy_top1, fidelity_top1_agreement) AS quality
                FROM results WHERE status = 'ok' AND latency_p50_ms IS NOT NULL)
     SELECT a.* FROM r a WHERE NOT EXISTS (
@@ -69,10 +82,19 @@ V1 = [
         WHERE b.run_id = a.run_id AND b.model = a.model AND b.device = a.device
           AND b.batch_size = a.batch_size
           AND b.latency_p50_ms <= a.latency_p50_ms AND b.quality >= a.quality
-          AND (b.latency_p50_ms < a.latency_p50_ms OR b.quality > a.quality))""",
-]
+          AND (b.latency_p50_ms < a.latency_p50_ms OR b.quality > a.quality))"""
+
+# The latest finished-or-running run of each matrix and tag (untagged runs form their own
+# group): what dashboards and the ready-made queries read by default.
+LATEST_VIEW = """CREATE OR REPLACE VIEW latest AS
+    SELECT * FROM results WHERE run_id IN (
+        SELECT arg_max(run_id, started_at) FROM runs GROUP BY matrix_name, coalesce(tag, ''))"""
+
+V2 = ["ALTER TABLE measurements ADD COLUMN niceness INTEGER",  # the worker's scheduling
+      _results_view(), PARETO_VIEW, LATEST_VIEW]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "initial schema: runs, variants, devices, cells, measurements, samples, views", V1),
+    (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
+    (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -88,6 +88,25 @@ class Store:
         self.con.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})",
                          list(run.values()))
 
+    def run_row(self, run_id: str) -> dict | None:
+        cur = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+    def reopen_run(self, run_id: str) -> None:
+        self.con.execute("UPDATE runs SET status = 'running', finished_at = NULL "
+                         "WHERE run_id = ?", [run_id])
+
+    def final_cells(self, run_id: str) -> set[str]:
+        """Cells with a final result; `unavailable` is not final (an agent may join)."""
+        rows = self.con.execute("SELECT cell_id FROM cells WHERE run_id = ? AND status IN "
+                                "('ok', 'failed', 'timeout', 'skipped')", [run_id]).fetchall()
+        return {r[0] for r in rows}
+
+    def status_counts(self, run_id: str) -> dict[str, int]:
+        return dict(self.con.execute("SELECT status, count(*) FROM cells WHERE run_id = ? "
+                                     "GROUP BY status", [run_id]).fetchall())
+
     def finish_run(self, run_id: str, status: str) -> None:
         self.con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                          [status, utcnow(), run_id])

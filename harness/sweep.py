@@ -17,8 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import harness
 from harness.coordinator import Callbacks, CellOutcome, Coordinator
+from harness.errors import InputError
 from harness.spec import expand, load_matrix
 from harness.store import Store
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 @dataclass
@@ -61,13 +68,20 @@ def _reclaim_sigterm() -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def _cell_line(outcome: CellOutcome, rows: list[dict]) -> str:
+    """One line per finished cell: readable in CI logs, where no progress bar is drawn."""
+    detail = ", ".join(f"b{r['batch_size']} p50 {r['latency_p50_ms']:.3f} ms" for r in rows)
+    if outcome.status != "ok":
+        detail = (outcome.error or "").strip().splitlines()[0][:160] if outcome.error else ""
+    return f"{outcome.status:<11} {outcome.cell.cell_id}  {detail}"
+
+
 class _Recorder:
     """Turns coordinator outcomes into store rows, and counts them for the summary."""
 
     def __init__(self, store: Store, run_id: str, progress: Progress, task_id):
         self.store, self.run_id = store, run_id
         self.progress, self.task_id = progress, task_id
-        self.counts: dict[str, int] = {}
 
     def on_variant(self, manifest: dict) -> None:
         self.store.write_variant(manifest)
@@ -90,12 +104,35 @@ class _Recorder:
                               error=outcome.error, variant_id=variant.get("variant_id"),
                               device_id=dev_id, build_cached=variant.get("cached"),
                               started_at=outcome.started_at, measurements=rows)
-        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
         self.progress.advance(self.task_id)
+        self.progress.console.print(_cell_line(outcome, rows), markup=False, highlight=False)
+
+
+def _open_run(store: Store, loaded, plan, *, tag, address, resume: str | None) -> tuple[str, set]:
+    """A new run, or (resume) the run to complete: returns its id and the finished cells."""
+    if resume:
+        run = store.run_row(resume)
+        if run is None:
+            raise InputError(f"no run {resume!r} in this database", file=str(store.path),
+                             field="--resume")
+        if run["matrix_hash"] != loaded.sha256:
+            raise InputError(f"run {resume} was made from a different version of this matrix "
+                             "(its hash differs); resume needs the same file",
+                             file=str(loaded.path), field="--resume")
+        store.reopen_run(resume)
+        return resume, store.final_cells(resume)
+    run_id = f"{loaded.matrix.name}-{uuid.uuid4().hex[:10]}"
+    store.start_run({"run_id": run_id, "matrix_name": loaded.matrix.name,
+                     "matrix_hash": loaded.sha256, "matrix_yaml": loaded.text,
+                     "matrix_path": str(loaded.path), "tag": tag,
+                     "harness_version": harness.__version__, "git_sha": _git_sha(),
+                     "host": socket.gethostname(), "address": address})
+    return run_id, set()
 
 
 def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str | None = None,
-              cache_dir: str = "results/cache", console: Console | None = None) -> SweepResult:
+              cache_dir: str = "results/cache", resume: str | None = None,
+              console: Console | None = None) -> SweepResult:
     from agents.devices import detect_kinds
     from harness.cluster import connect, shutdown
 
@@ -103,34 +140,37 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
     loaded = load_matrix(matrix_path)
     plan = expand(loaded)
     store = Store(db)
-    run_id = f"{loaded.matrix.name}-{uuid.uuid4().hex[:10]}"
-    store.start_run({"run_id": run_id, "matrix_name": loaded.matrix.name,
-                     "matrix_hash": loaded.sha256, "matrix_yaml": loaded.text,
-                     "matrix_path": str(loaded.path), "tag": tag,
-                     "harness_version": harness.__version__, "git_sha": _git_sha(),
-                     "host": socket.gethostname(), "address": address})
+    try:
+        run_id, done = _open_run(store, loaded, plan, tag=tag, address=address, resume=resume)
+    except BaseException:
+        store.close()
+        raise
     for skipped in plan.skipped:
-        store.write_cell(run_id, skipped.cell, status="skipped", error=skipped.reason)
-    console.print(f"run [bold]{run_id}[/]: {len(plan.cells)} cells to measure, "
-                  f"{len(plan.skipped)} skipped (see `harness plan {matrix_path}`)")
+        if skipped.cell.cell_id not in done:
+            store.write_cell(run_id, skipped.cell, status="skipped", error=skipped.reason)
+    todo = [c for c in plan.cells if c.cell_id not in done]
+    console.print(f"run [bold]{run_id}[/]: {len(todo)} cells to measure"
+                  + (f" ({len(plan.cells) - len(todo)} already done)" if resume else "")
+                  + f", {len(plan.skipped)} skipped (see `harness plan {matrix_path}`)")
     status = "interrupted"
     progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=False)
-    recorder = None
     try:
         with _sigterm_as_interrupt(), progress:
-            task_id = progress.add_task("starting Ray", total=len(plan.cells))
+            task_id = progress.add_task("starting Ray", total=len(todo))
             recorder = _Recorder(store, run_id, progress, task_id)
             cluster = connect(address, detect_kinds())
             _reclaim_sigterm()
             coordinator = Coordinator(plan, cluster, str(Path(cache_dir).resolve()),
                                       Callbacks(recorder.on_variant, recorder.on_cell,
                                                 recorder.on_phase))
-            coordinator.run()
+            coordinator.run(todo)
             progress.update(task_id, description="done")
-        failed = recorder.counts.get("failed", 0) + recorder.counts.get("timeout", 0)
-        status = "failed" if failed else "ok"
-        return SweepResult(run_id, status, dict(recorder.counts) | {"skipped": len(plan.skipped)})
+        counts = store.status_counts(run_id)
+        status = "failed" if counts.get("failed", 0) + counts.get("timeout", 0) else "ok"
+        return SweepResult(run_id, status, counts)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(run_id) from None
     finally:
         store.finish_run(run_id, status)
         store.close()

@@ -1,0 +1,106 @@
+"""Ready-made queries, recommend, report and compare on a real swept database."""
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tests.integration.conftest import query
+
+pytestmark = pytest.mark.integration
+QUERIES = sorted((REPO / "results" / "queries").glob("*.sql"))
+
+
+def test_the_shipped_query_files_exist():
+    assert {q.name for q in QUERIES} >= {"best_per_device.sql", "speedup_vs_fp32.sql",
+                                         "size_reduction.sql", "failed_cells.sql"}
+
+
+@pytest.mark.parametrize("sql_file", QUERIES, ids=[q.name for q in QUERIES])
+def test_every_ready_made_query_runs_on_a_swept_database(swept, sql_file):
+    db, _, _ = swept
+    out = run_cli("query", str(sql_file), "--db", str(db), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    if sql_file.name == "best_per_device.sql":
+        assert {r["model"] for r in rows} == {"digits-cnn"} and len(rows) == 2  # two tags
+        assert all(r["accuracy_drop_pts"] <= 1.0 for r in rows)
+    if sql_file.name == "speedup_vs_fp32.sql":
+        methods = {(r["method"], r["format"]) for r in rows}
+        assert methods == {("int8", "onnx"), ("int8-dyn", "onnx")}
+        assert all(r["speedup"] > 0 for r in rows)
+    if sql_file.name == "size_reduction.sql":
+        assert all(r["size_ratio"] < 0.5 for r in rows)  # int8 weights: about a quarter
+    if sql_file.name == "failed_cells.sql":
+        assert {r["status"] for r in rows} == {"skipped"}
+
+
+def test_latest_view_holds_the_latest_run_per_matrix_and_tag(swept):
+    db, runs, _ = swept
+    rows = query(db, "select distinct run_id, tag from latest order by tag nulls first")
+    assert [r["run_id"] for r in rows] == runs and [r["tag"] for r in rows] == [None, "again"]
+
+
+def test_recommend_answers_what_to_ship(swept):
+    db, runs, _ = swept
+    out = run_cli("recommend", "--db", str(db), "--run", runs[0])
+    assert out.returncode == 0, out.stderr
+    assert "digits-cnn" in out.stdout and "intel-cpu" in out.stdout
+    size = run_cli("recommend", "--db", str(db), "--metric", "size", "--run", runs[0])
+    assert size.returncode == 0 and "int8" in size.stdout
+    energy = run_cli("recommend", "--db", str(db), "--metric", "energy", "--run", runs[0])
+    assert energy.returncode == 0 and "no energy counter" in energy.stdout
+
+
+def test_report_html_and_markdown(swept, tmp_path):
+    db, runs, _ = swept
+    html = tmp_path / "r.html"
+    out = run_cli("report", runs[0], "--db", str(db), "--out", str(html))
+    assert out.returncode == 0, out.stderr
+    text = html.read_text()
+    assert runs[0] in text and text.count("data:image/png;base64,") >= 4
+    md = tmp_path / "r.md"
+    out = run_cli("report", "tag:again", "--db", str(db), "--out", str(md), "--format", "md")
+    assert out.returncode == 0, out.stderr
+    assert runs[1] in md.read_text()
+    out = run_cli("report", "nope", "--db", str(db), "--out", str(md))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def _slower_copy(db: Path, tmp_path: Path, run_id: str, factor: float) -> Path:
+    """A copy of the database with a new run `slow`: run_id's cells with every latency
+    sample (and p50) multiplied by `factor`."""
+    copy = tmp_path / "slow.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    con.execute("INSERT INTO runs SELECT * REPLACE ('slow' AS run_id, now() AS started_at, "
+                "'ok' AS status, 'slow' AS tag) FROM runs WHERE run_id = ?", [run_id])
+    con.execute("INSERT INTO cells SELECT * REPLACE ('slow' AS run_id) FROM cells "
+                "WHERE run_id = ?", [run_id])
+    con.execute(f"INSERT INTO measurements SELECT * REPLACE ('slow' AS run_id, "
+                f"latency_p50_ms * {factor} AS latency_p50_ms) FROM measurements "
+                "WHERE run_id = ?", [run_id])
+    con.execute(f"INSERT INTO latency_samples SELECT * REPLACE ('slow' AS run_id, "
+                f"latency_ms * {factor} AS latency_ms) FROM latency_samples "
+                "WHERE run_id = ?", [run_id])
+    con.close()
+    return copy
+
+
+def test_compare_gates_on_real_samples(swept, tmp_path):
+    db, runs, _ = swept
+    same = run_cli("compare", runs[0], runs[0], "--db", str(db))
+    assert same.returncode == 0, same.stdout + same.stderr
+    slow_db = _slower_copy(db, tmp_path, runs[0], 1.2)
+    slow = run_cli("compare", runs[0], "tag:slow", "--db", str(slow_db))
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    for cell in ("digits-cnn", "int8", "onnx"):
+        assert cell in slow.stdout
+    as_json = run_cli("compare", runs[0], "slow", "--db", str(slow_db), "--format", "json")
+    data = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and len(data["regressions"]) == 8  # 4 cells x 2 batches
+    bad = run_cli("compare", runs[0], "tag:nothing", "--db", str(db))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
