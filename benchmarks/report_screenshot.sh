@@ -21,21 +21,7 @@ html=$(mktemp --suffix=.html /tmp/harness-report-XXXXXX)
 profile=$(mktemp -d /tmp/harness-chromium-XXXXXX)
 trap 'rm -rf "$html" "$profile"' EXIT
 
-# `harness report` is not wired into the CLI yet: call the module directly.
-"$repo/.venv/bin/python" - "$db" "$html" "$run_id" <<'PY'
-import sys
-from pathlib import Path
-
-from harness.report import write_report
-from harness.store import open_read_only
-
-db, html, run_id = sys.argv[1], Path(sys.argv[2]), sys.argv[3] or None
-con = open_read_only(db)
-try:
-    write_report(con, run_id, html, "html")
-finally:
-    con.close()
-PY
+"$repo/.venv/bin/harness" report ${run_id:+"$run_id"} --db "$db" --out "$html"
 
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [[ -z $browser ]]; then

@@ -13,13 +13,19 @@ METRICS = {"p50": ("latency_p50_ms", "ms"), "size": ("size_bytes", "bytes"),
            "energy": ("energy_mj_per_inference", "mJ/inference")}
 
 SQL = """
-WITH r AS (
+WITH src AS (
+    -- one given run, or else the latest run of each matrix and tag
+    SELECT * FROM results
+    WHERE CASE WHEN $run IS NULL THEN run_id IN (SELECT DISTINCT run_id FROM latest)
+               ELSE run_id = $run END
+),
+r AS (
     SELECT *, 100 * coalesce(reference_top1 - accuracy_top1, 1 - fidelity_top1_agreement)
                   AS drop_pts
-    FROM {source}
+    FROM src
     WHERE status = 'ok' AND ($device IS NULL OR device = $device)
-      AND batch_size = coalesce($batch, (SELECT min(batch_size) FROM {source} s2
-                                         WHERE s2.run_id = {source}.run_id))
+      AND batch_size = coalesce($batch, (SELECT min(batch_size) FROM src s2
+                                         WHERE s2.run_id = src.run_id))
 ),
 base AS (SELECT run_id, model, device, min({col}) AS fp32_value FROM r
          WHERE is_baseline GROUP BY ALL),
@@ -44,14 +50,8 @@ def recommend(con: duckdb.DuckDBPyConnection, *, metric: str = "p50", device: st
         raise InputError(f"unknown metric {metric!r}", field="--metric",
                          allowed=", ".join(METRICS))
     col, _ = METRICS[metric]
-    if run_id:
-        con.execute("CREATE OR REPLACE TEMP VIEW chosen AS SELECT * FROM results "
-                    "WHERE run_id = $run", {"run": run_id})
-        source = "chosen"
-    else:
-        source = "latest"
-    cur = con.execute(SQL.format(source=source, col=col),
-                      {"device": device, "batch": batch_size, "budget": max_accuracy_drop})
+    cur = con.execute(SQL.format(col=col), {"device": device, "batch": batch_size,
+                                            "budget": max_accuracy_drop, "run": run_id})
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
