@@ -14,7 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 LOG_TAIL_CHARS = 2000
+POLL_S = 0.05  # how often the watchdog checks the worker's exit, clock and memory
 
 
 def _tail(path: Path) -> str:
@@ -32,6 +35,40 @@ def _env(threads: int) -> dict:
     return env
 
 
+def _tree_rss_mb(proc: psutil.Process) -> float:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
+def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | None
+           ) -> tuple[int | None, str | None, float]:
+    """Wait for the worker; kill its process group past the timeout or the memory limit.
+    Returns (exit code or None if killed, why it was killed, peak RSS seen in MB)."""
+    watched = psutil.Process(proc.pid)
+    deadline = time.monotonic() + timeout_s
+    peak = 0.0
+    while True:
+        code = proc.poll()
+        if code is not None:
+            return code, None, peak
+        if memory_limit_mb is not None:
+            peak = max(peak, _tree_rss_mb(watched))
+            if peak > memory_limit_mb:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return None, "memory", peak
+        if time.monotonic() >= deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None, "timeout", peak
+        time.sleep(POLL_S)
+
+
 def run_cell(cell: dict, timeout_s: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         folder = Path(tmp)
@@ -43,14 +80,16 @@ def run_cell(cell: dict, timeout_s: float) -> dict:
                 [sys.executable, "-m", "agents.worker", str(cell_file), "--out", str(out_file)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=_env(cell["measure"]["threads"]))
-            try:
-                code = proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            limit = cell["measure"].get("memory_limit_mb")
+            code, killed, peak = _watch(proc, timeout_s, limit)
+            if killed == "timeout":
                 return {"status": "timeout", "wall_s": time.time() - started,
                         "error": f"no result after {timeout_s:.0f} s; killed. Log tail:\n"
                                  f"{_tail(log_file)}"}
+            if killed == "memory":
+                return {"status": "failed", "wall_s": time.time() - started,
+                        "error": f"exceeded the memory limit of {limit:.0f} MB (RSS reached "
+                                 f"{peak:.0f} MB); killed. Log tail:\n{_tail(log_file)}"}
         wall = time.time() - started
         if out_file.is_file():
             result = json.loads(out_file.read_text())

@@ -27,6 +27,13 @@ class ClusterInfo:
         return self.resources.get(resource, 0) >= 1
 
 
+def _loopback_only() -> None:
+    """Keep the embedded node on loopback. Ray turns a 127.0.0.1 node address into the
+    host's routable IP unless it runs in its single-machine mode (the one it uses on macOS
+    and Windows), which this switch selects; it must be set before `import ray`."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def _ray_env() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -39,6 +46,8 @@ def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
     """Embedded default: a local node on loopback that is both build node and agent for the
     device kinds detected here. With an address: join that cluster as a driver only."""
     _ray_env()
+    if not address:
+        _loopback_only()
     import ray
 
     if address:

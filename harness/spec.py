@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 
 from harness.errors import InputError
 
@@ -23,6 +22,11 @@ KNOWN_FORMATS = ("torch", "onnx", "openvino", "tflite", "tensorrt")
 KNOWN_DEVICES = ("intel-cpu", "nvidia-gpu", "arm-edge")
 KNOWN_DATASETS = ("digits", "synthetic")
 MAX_MATRIX_BYTES = 1_000_000
+MAX_YAML_DEPTH = 32        # a real matrix nests 4 levels; deeper is a mistake or an attack
+MAX_CHAIN_DEPTH = 16       # chains naming chains naming chains ...
+MAX_CHAIN_STEPS = 64       # steps of one method once its nested chains are flattened
+MAX_CELLS = 10_000         # models x methods x formats x devices
+MAX_EXCLUDE_RULES = 1000
 
 # Names become parts of file names and cell ids: keep them boring.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
@@ -130,6 +134,9 @@ class MeasureSpec(Strict):
     ci_rel_width: float = Field(default=0.02, gt=0, le=1)
     accuracy: bool = True
     timeout_s: float = Field(default=900.0, gt=0, le=86_400)
+    # RSS of the measuring process (and its children) above which the cell is killed and
+    # recorded as failed: a runaway runtime must not take the agent host down.
+    memory_limit_mb: float | None = Field(default=None, ge=16, le=4_000_000)
 
     @model_validator(mode="after")
     def _ordered(self) -> "MeasureSpec":
@@ -165,10 +172,16 @@ class Matrix(Strict):
     formats: list[FormatName] = Field(min_length=1)
     devices: list[DeviceKind] = Field(min_length=1)
     measure: MeasureSpec = MeasureSpec()
-    exclude: list[ExcludeRule] = []
+    exclude: list[ExcludeRule] = Field(default=[], max_length=MAX_EXCLUDE_RULES)
+    # method name -> (flattened steps, chain nesting depth), filled by validation
+    _flat_steps: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> "Matrix":
+        cells = len(self.models) * len(self.methods) * len(self.formats) * len(self.devices)
+        if cells > MAX_CELLS:
+            raise ValueError(f"models x methods x formats x devices is {cells} cells "
+                             f"(allowed: at most {MAX_CELLS}; split the matrix)")
         for label, names in (("models", [m.name for m in self.models]),
                              ("methods", [m.name for m in self.methods]),
                              ("formats", list(self.formats)), ("devices", list(self.devices))):
@@ -182,10 +195,10 @@ class Matrix(Strict):
         for i, rule in enumerate(self.exclude):
             if rule.model and rule.model not in model_names:
                 raise ValueError(f"exclude[{i}].model: {rule.model!r} is not a model of this "
-                                 f"matrix (allowed: {', '.join(sorted(model_names))})")
+                                 f"matrix (allowed: {_names(model_names)})")
             if rule.method and rule.method not in method_names:
                 raise ValueError(f"exclude[{i}].method: {rule.method!r} is not a method of this "
-                                 f"matrix (allowed: {', '.join(sorted(method_names))})")
+                                 f"matrix (allowed: {_names(method_names)})")
         for method in self.methods:
             self.steps(method.name)  # raises on dangling references and cycles
         return self
@@ -196,18 +209,55 @@ class Matrix(Strict):
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
 
-    def steps(self, method_name: str, _trail: tuple[str, ...] = ()) -> list[StepSpec]:
+    def steps(self, method_name: str) -> list[StepSpec]:
         """Flatten a method (a chain may name other chains) into its ordered steps."""
-        if method_name in _trail:
-            raise ValueError(f"methods: chain cycle {' -> '.join(_trail + (method_name,))}")
-        known = {m.name: m for m in self.methods}
-        if method_name not in known:
-            raise ValueError(f"methods[{_trail[-1]!r}].chain: {method_name!r} is not a method "
-                             f"of this matrix (allowed: {', '.join(sorted(known))})")
-        spec = known[method_name]
-        if isinstance(spec, ChainMethod):
-            return [s for ref in spec.chain for s in self.steps(ref, _trail + (method_name,))]
-        return [spec]
+        return list(self._flatten(method_name, ())[0])
+
+    def _flatten(self, method_name: str, trail: tuple[str, ...]) -> tuple[tuple, int]:
+        """(steps, nesting depth) of a method. Memoised, and bounded in depth and length
+        whatever the order of the methods: chains that double at every level would expand
+        exponentially, and deep ones would exhaust the interpreter's stack."""
+        cached = self._flat_steps.get(method_name)
+        if cached is None:
+            cached = self._flatten_uncached(method_name, trail)
+            self._flat_steps[method_name] = cached
+        if len(trail) + cached[1] > MAX_CHAIN_DEPTH:
+            raise ValueError(f"methods[{(trail or (method_name,))[0]!r}].chain: chains nest "
+                             f"deeper than {MAX_CHAIN_DEPTH} levels "
+                             f"(allowed: at most {MAX_CHAIN_DEPTH})")
+        return cached
+
+    def _flatten_uncached(self, method_name: str, trail: tuple[str, ...]) -> tuple[tuple, int]:
+        if method_name in trail:
+            raise ValueError(f"methods: chain cycle {' -> '.join(trail + (method_name,))}")
+        if len(trail) > MAX_CHAIN_DEPTH:
+            raise ValueError(f"methods[{trail[0]!r}].chain: chains nest deeper than "
+                             f"{MAX_CHAIN_DEPTH} levels (allowed: at most {MAX_CHAIN_DEPTH})")
+        spec = next((m for m in self.methods if m.name == method_name), None)
+        if spec is None:
+            where = f"methods[{trail[-1]!r}].chain" if trail else "methods"
+            raise ValueError(f"{where}: {method_name!r} is not a method of this matrix "
+                             f"(allowed: {_names(m.name for m in self.methods)})")
+        if not isinstance(spec, ChainMethod):
+            return (spec,), 0
+        flat: list[StepSpec] = []
+        depth = 0
+        for ref in spec.chain:
+            sub, sub_depth = self._flatten(ref, trail + (method_name,))
+            flat.extend(sub)
+            depth = max(depth, sub_depth + 1)
+            if len(flat) > MAX_CHAIN_STEPS:
+                raise ValueError(f"methods[{method_name!r}].chain: expands to more than "
+                                 f"{MAX_CHAIN_STEPS} steps once nested chains are "
+                                 f"flattened (allowed: at most {MAX_CHAIN_STEPS})")
+        return tuple(flat), depth
+
+
+def _names(names, limit: int = 12) -> str:
+    """A readable 'allowed' list: sorted, cut after `limit` names."""
+    names = sorted(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 @dataclass(frozen=True, order=True)
@@ -264,14 +314,39 @@ class Plan:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """Safe loader that refuses YAML aliases: no billion-laughs expansion, no shared nodes."""
+    """Safe loader that refuses YAML aliases (no billion-laughs expansion, no shared nodes)
+    and nesting deeper than MAX_YAML_DEPTH (PyYAML's composer recurses once per level, so
+    '[' * 5000 would end in a RecursionError), and reports a scalar its constructor cannot
+    convert (an impossible date, `!!int abc`, an integer beyond Python's 4300-digit limit)
+    as a YAML error at its line instead of a bare ValueError."""
+
+    _depth = 0
 
     def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.YAMLError(f"aliases (*name) are not allowed in a matrix "
                                  f"(line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            event = self.peek_event()
+            raise yaml.YAMLError(f"nesting deeper than {MAX_YAML_DEPTH} levels is not allowed "
+                                 f"in a matrix (line {event.start_mark.line + 1})")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node, deep=False):  # noqa: D401 - PyYAML hook
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            shown = (repr(node.value)[:60] if isinstance(node, yaml.ScalarNode)
+                     else f"a {node.id}")
+            why = f": {str(exc)[:200]}" if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown} as a {node.tag.rsplit(':', 1)[-1]}{why}",
+                node.start_mark) from None
 
 
 def load_matrix(path: str | Path) -> LoadedMatrix:
@@ -290,7 +365,17 @@ def load_matrix(path: str | Path) -> LoadedMatrix:
     try:
         data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", file=shown) from None
+        message = str(exc)  # quotes the offending token: a 900 kB tag would be all of it
+        if len(message) > 1000:
+            message = message[:1000] + " ..."
+        raise InputError(f"not valid YAML: {message}", file=shown) from None
+    except RecursionError:
+        raise InputError("not valid YAML: nested too deeply", file=shown,
+                         allowed=f"at most {MAX_YAML_DEPTH} levels") from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML has let such errors escape from its constructors; never show a traceback.
+        raise InputError(f"not valid YAML: {type(exc).__name__}: {str(exc)[:200]}",
+                         file=shown) from None
     if data is None:
         raise InputError("the matrix file is empty", file=shown,
                          allowed="a mapping with name, models, methods, formats, devices")
@@ -310,16 +395,26 @@ def expand(loaded: LoadedMatrix) -> Plan:
 
     matrix = loaded.matrix
     plan = Plan(loaded=loaded)
+    rules = [(i, r.model, r.method, r.format, r.device) for i, r in enumerate(matrix.exclude)]
+    reasons: dict[tuple[str, str, str], str | None] = {}
     for model in matrix.models:
         for method in matrix.methods:
             for fmt in matrix.formats:
                 for device in matrix.devices:
                     cell = Cell(model.name, method.name, fmt, device)
-                    rule = next((i for i, r in enumerate(matrix.exclude) if r.matches(cell)), None)
+                    # ExcludeRule.matches, inlined: up to 10k cells x 1000 rules
+                    rule = next((i for i, mo, me, fo, de in rules
+                                 if (mo is None or mo == model.name)
+                                 and (me is None or me == method.name)
+                                 and (fo is None or fo == fmt)
+                                 and (de is None or de == device)), None)
                     if rule is not None:
                         plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
                         continue
-                    reason = skip_reason(matrix.steps(method.name), fmt, device)
+                    key = (method.name, fmt, device)
+                    if key not in reasons:
+                        reasons[key] = skip_reason(matrix.steps(method.name), fmt, device)
+                    reason = reasons[key]
                     if reason:
                         plan.skipped.append(Skipped(cell, reason))
                     else:

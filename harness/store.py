@@ -51,7 +51,10 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str = "") -> int:
                         [version, utcnow(), description])
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # keep the original error
             raise
     return SCHEMA_VERSION
 
@@ -77,8 +80,14 @@ class Store:
         self.con = _connect(self.path, read_only=False)
         migrate(self.con, str(self.path))
 
-    def close(self) -> None:
-        self.con.close()
+    def close(self, quiet: bool = False) -> None:
+        """Close (checkpointing the write-ahead log). quiet: after a storage error, a
+        failing close must not hide the first error."""
+        try:
+            self.con.close()
+        except (duckdb.Error, OSError):
+            if not quiet:
+                raise
 
     # runs -------------------------------------------------------------------------------
     def start_run(self, run: dict) -> None:
@@ -146,8 +155,16 @@ class Store:
                 self._write_measurement(run_id, cell.cell_id, row)
             self.con.execute("COMMIT")
         except Exception:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Roll back without hiding the error that caused it (after a failed COMMIT, e.g. on a
+        full disk, DuckDB has no transaction left to roll back)."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
 
     def _write_measurement(self, run_id: str, cell_id: str, row: dict) -> None:
         cols = list(MEASUREMENT_COLUMNS)

@@ -7,11 +7,13 @@ import hashlib
 import signal
 import socket
 import subprocess
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -130,6 +132,24 @@ def _open_run(store: Store, loaded, plan, *, tag, address, resume: str | None) -
     return run_id, set()
 
 
+def _writable_folder(folder: Path, what: str) -> Path:
+    """Fail at the start, not after an hour of building, when a folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write to the {what} folder: {exc.strerror or exc}",
+                         file=str(folder)) from None
+    return folder.resolve()
+
+
+def _storage_error(db: str, exc: Exception) -> InputError:
+    return InputError(f"cannot write the results database ({type(exc).__name__}: {exc}); is "
+                      "the disk full or the folder read-only? Every cell written before this "
+                      "is kept; complete the run later with --resume", file=db)
+
+
 def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str | None = None,
               cache_dir: str = "results/cache", resume: str | None = None,
               console: Console | None = None) -> SweepResult:
@@ -139,15 +159,19 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
     console = console or Console()
     loaded = load_matrix(matrix_path)
     plan = expand(loaded)
+    cache = _writable_folder(Path(cache_dir), "artifact cache")
     store = Store(db)
     try:
         run_id, done = _open_run(store, loaded, plan, tag=tag, address=address, resume=resume)
+        for skipped in plan.skipped:
+            if skipped.cell.cell_id not in done:
+                store.write_cell(run_id, skipped.cell, status="skipped", error=skipped.reason)
+    except (duckdb.Error, OSError) as exc:
+        store.close(quiet=True)
+        raise _storage_error(db, exc) from None
     except BaseException:
-        store.close()
+        store.close(quiet=True)
         raise
-    for skipped in plan.skipped:
-        if skipped.cell.cell_id not in done:
-            store.write_cell(run_id, skipped.cell, status="skipped", error=skipped.reason)
     todo = [c for c in plan.cells if c.cell_id not in done]
     console.print(f"run [bold]{run_id}[/]: {len(todo)} cells to measure"
                   + (f" ({len(plan.cells) - len(todo)} already done)" if resume else "")
@@ -161,7 +185,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
             recorder = _Recorder(store, run_id, progress, task_id)
             cluster = connect(address, detect_kinds())
             _reclaim_sigterm()
-            coordinator = Coordinator(plan, cluster, str(Path(cache_dir).resolve()),
+            coordinator = Coordinator(plan, cluster, str(cache),
                                       Callbacks(recorder.on_variant, recorder.on_cell,
                                                 recorder.on_phase))
             coordinator.run(todo)
@@ -171,7 +195,12 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
         return SweepResult(run_id, status, counts)
     except KeyboardInterrupt:
         raise SweepInterrupted(run_id) from None
+    except (duckdb.Error, OSError) as exc:
+        raise _storage_error(db, exc) from None  # the run stays "interrupted": resumable
     finally:
-        store.finish_run(run_id, status)
-        store.close()
+        try:
+            store.finish_run(run_id, status)
+        except (duckdb.Error, OSError):
+            pass  # the storage error above is what the user needs to see
+        store.close(quiet=True)
         shutdown()

@@ -101,3 +101,10 @@ def test_worker_module_imports_neither_ray_nor_duckdb():
             "bad = [m for m in ('ray', 'duckdb') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_worker_over_its_memory_limit_is_killed_and_recorded(cell):
+    cell["measure"] = MEASURE | {"memory_limit_mb": 40}  # the interpreter alone needs more
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "failed"
+    assert "exceeded the memory limit of 40 MB" in result["error"]
