@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -116,6 +117,10 @@ def build_variant(request: VariantRequest) -> dict:
     folder = cache / "variants" / key
     hit = _cached(folder)
     if hit is not None:
+        try:  # last used = now: `harness cache prune --older-than-days` goes by this
+            os.utime(folder / "manifest.json")
+        except OSError:
+            pass  # a read-only cache is still a cache
         # Same content under this matrix's names (another matrix may have built it).
         return hit | {"model": request.model.name, "method": request.method, "cached": True,
                       "eval_pack": pack}

@@ -137,6 +137,63 @@ def _cmd_compare(args) -> int:
                        thresholds=thresholds)
 
 
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _cache_table(title: str, entries: list[dict]):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("kind", "id", "model", "method", "format", "precision", "size", "last used",
+                "status"):
+        table.add_column(col, overflow="fold", justify="right" if col == "size" else "left")
+    for e in entries:
+        status = e["status"] if not e["problem"] else f"{e['status']}: {e['problem']}"
+        style = {"ok": None, "corrupt": "red", "leftover": "yellow"}.get(e["status"])
+        table.add_row(e["kind"], e["id"], e["model"] or "", e["method"] or "",
+                      e["format"] or "", e["precision"] or "", _human_bytes(e["size_bytes"]),
+                      (e["last_used"] or "").replace("+00:00", "Z"), status, style=style)
+    return table
+
+
+def _cmd_cache_list(args) -> int:
+    from harness.cache import cache_usage, list_cache
+
+    entries = list_cache(args.cache)
+    if args.format == "json":
+        print(json.dumps(entries, indent=2))
+        return 0
+    console = _console()
+    total = cache_usage(args.cache)
+    variants = [e for e in entries if e["kind"] == "variant"]
+    corrupt = sum(e["status"] == "corrupt" for e in variants)
+    console.print(_cache_table(f"{args.cache}: {len(variants)} variants "
+                               f"({corrupt} corrupt), {_human_bytes(total)} in all", entries))
+    return 0
+
+
+def _cmd_cache_prune(args) -> int:
+    from harness.cache import prune_cache
+
+    removed = prune_cache(args.cache, older_than_days=args.older_than_days,
+                          corrupt_only=args.corrupt, dry_run=args.dry_run)
+    freed = sum(e["size_bytes"] for e in removed)
+    verb = "would remove" if args.dry_run else "removed"
+    console = _console()
+    if removed:
+        console.print(_cache_table(f"{verb} {len(removed)} folders", removed))
+    console.print(f"{verb} {len(removed)} folders from {args.cache}, "
+                  f"{_human_bytes(freed)}" + (" (dry run: nothing deleted)" if args.dry_run
+                                             else " freed"))
+    return 0
+
+
 def _nonnegative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -201,6 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="default: the smallest batch measured")
     p.add_argument("--run", help="run id or tag:NAME[~N] (default: the latest of each matrix/tag)")
     p.set_defaults(func=_cmd_recommend)
+
+    p = sub.add_parser("cache", help="inspect and prune the artifact cache")
+    cache_sub = p.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    c = cache_sub.add_parser("list", help="every cached variant (ok or corrupt), model and "
+                                          "eval pack, with size and last use")
+    c.add_argument("--cache", default=DEFAULT_CACHE,
+                   help=f"artifact cache folder (default {DEFAULT_CACHE})")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.set_defaults(func=_cmd_cache_list)
+    c = cache_sub.add_parser("prune", help="remove whole variant folders: unused for N days "
+                                           "and/or corrupt (plus builds left half-way)")
+    c.add_argument("--cache", default=DEFAULT_CACHE,
+                   help=f"artifact cache folder (default {DEFAULT_CACHE})")
+    c.add_argument("--older-than-days", type=_nonnegative, metavar="N",
+                   help="variants last used more than N days ago")
+    c.add_argument("--corrupt", action="store_true",
+                   help="variants whose artifact is missing or does not match its sha256 "
+                        "(with --older-than-days: only those that are also old)")
+    c.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    c.set_defaults(func=_cmd_cache_prune)
     return parser
 
 

@@ -83,8 +83,10 @@ class Coordinator:
             elif not self.cluster.has(device_resource(cell.device)):
                 self.callbacks.on_cell(CellOutcome(
                     cell, "unavailable",
-                    f"no agent advertises {device_resource(cell.device)!r} (start one with "
-                    f"`harness agent start --address HEAD` on a host with that device)"))
+                    f"no agent advertises {device_resource(cell.device)!r}: join a node with "
+                    f"that device to the cluster, e.g. `ray start --address HEAD:PORT "
+                    f"--resources '{{\"{device_resource(cell.device)}\": 1, "
+                    f"\"{HOST_SLOT}\": 1}}'`"))
             else:
                 runnable.append(cell)
         return runnable

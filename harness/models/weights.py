@@ -32,8 +32,15 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
                            f"(weights_only=True rejected it: {type(exc).__name__})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    allowed = ("allowed: a dict of parameter names to tensors, as saved by "
+               "torch.save(model.state_dict(), path), or {'state_dict': {...}}")
     if not isinstance(state, dict):
-        raise RuntimeError(f"{path} holds a {type(state).__name__}, not a state_dict")
+        raise RuntimeError(f"refused {path}: it holds a {type(state).__name__}, not a "
+                           f"state_dict ({allowed})")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise RuntimeError(f"refused {path}: entry {str(key)[:80]!r} is a "
+                               f"{type(value).__name__}, not a tensor ({allowed})")
     return state
 
 
