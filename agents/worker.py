@@ -8,7 +8,6 @@ No Ray and no DuckDB: the coordinator, a Ray task or a person on a bare device c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -18,22 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.artifacts import artifact_complete, artifact_digest, artifact_size
+
 LATENCY_INCLUDES = "host end-to-end: numpy input to numpy output, one synchronous call"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _verified(entry: dict, what: str) -> str:
     path = entry["path"]
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} not found: {path}")
-    digest = sha256_file(path)
+    companions = entry.get("companions", ())
+    if not artifact_complete(path, companions):
+        raise FileNotFoundError(f"{what} not found (or incomplete): {path}")
+    digest = artifact_digest(path, companions)
     if digest != entry["sha256"]:
         raise ValueError(f"{what} {path} does not match its hash "
                          f"(expected {entry['sha256'][:12]}, got {digest[:12]}): refusing to load")
@@ -74,7 +68,8 @@ def measure_cell(cell: dict) -> dict:
 
     result: dict = {"device": fingerprint(cell["device"]), "measurements": [],
                     "niceness": _normal_priority(),
-                    "artifact_size_bytes": os.path.getsize(artifact)}
+                    "artifact_size_bytes": artifact_size(artifact,
+                                                         cell["artifact"].get("companions", ()))}
     runtime = runtime_module(cell["runtime"])
     with RssSampler() as memory:
         started = time.perf_counter()

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.artifacts import (artifact_complete, artifact_digest, artifact_files, artifact_size,
+                             sha256_file)
+
 from harness.spec import ModelSpec
 
 BUILD_LAYOUT_VERSION = 1  # bump when this module changes what it writes
@@ -34,11 +37,6 @@ class VariantRequest:
     format: str
     base_dir: str      # the matrix's folder: relative paths resolve from there
     cache_dir: str
-
-
-def _sha256(path: Path) -> str:
-    from agents.worker import sha256_file
-    return sha256_file(path)
 
 
 def _step_config(step) -> dict:
@@ -81,7 +79,7 @@ def _eval_pack(loaded, dataset, cache: Path) -> tuple[Path, dict]:
     ref_top1 = None
     if dataset.test_y is not None:
         ref_top1 = float(np.mean(reference.argmax(1) == dataset.test_y))
-    return path, {"path": str(path), "sha256": _sha256(path), "dataset": dataset.name,
+    return path, {"path": str(path), "sha256": sha256_file(path), "dataset": dataset.name,
                   "samples": int(len(dataset.test_x)), "labelled": dataset.labelled,
                   "reference_top1": ref_top1}
 
@@ -92,8 +90,9 @@ def _cached(folder: Path) -> dict | None:
         return None
     try:
         data = json.loads(manifest.read_text())
-        artifact = Path(data["artifact_path"])
-        if artifact.is_file() and _sha256(artifact) == data["sha256"]:
+        artifact, companions = Path(data["artifact_path"]), data.get("companions", [])
+        if (artifact_complete(artifact, companions)
+                and artifact_digest(artifact, companions) == data["sha256"]):
             return data
     except (OSError, ValueError, KeyError):
         pass
@@ -146,19 +145,24 @@ def build_variant(request: VariantRequest) -> dict:
             artifact = work / f"quantized{plugin.extension}"
             details = plugin.quantize(step, exported, artifact, dataset.calib_x)
         final = work / f"model{plugin.extension}"
-        artifact.replace(final)
+        companions = list(plugin.companions)
+        for src, dst in zip(artifact_files(artifact, companions), artifact_files(final,
+                                                                              companions)):
+            src.replace(dst)
+        keep = set(artifact_files(final, companions))
         for leftover in work.iterdir():
-            if leftover != final:
-                leftover.unlink()
-        parity = check_parity(str(final), plugin.runtime, precision, dataset.test_x,
+            if leftover not in keep:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        parity = check_parity(str(final), plugin, precision, dataset.test_x,
                               np.load(pack_path)["reference"], threads=BUILD_THREADS)
         build_seconds = time.perf_counter() - started
         manifest = {
             "variant_id": key, "model": request.model.name, "method": request.method,
             "method_config": [_step_config(s) for s in request.steps],
             "format": request.format, "precision": precision, "runtime": plugin.runtime,
-            "artifact_path": str(folder / final.name), "sha256": _sha256(final),
-            "size_bytes": final.stat().st_size, "build_seconds": build_seconds,
+            "artifact_path": str(folder / final.name), "companions": companions,
+            "sha256": artifact_digest(final, companions),
+            "size_bytes": artifact_size(final, companions), "build_seconds": build_seconds,
             "parity": parity,
             "toolchain": plugin.toolchain() | {"format_options": plugin.options,
                                                "quantizer": details},

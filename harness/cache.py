@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agents.artifacts import artifact_complete, artifact_digest
+
 from harness.errors import InputError
 
 VARIANT_RE = re.compile(r"^[0-9a-f]{20}$")              # build.variant_key: sha256[:20]
@@ -76,11 +78,6 @@ def _stamp(mtime: float | None, now: float) -> dict:
             "age_days": round(max(0.0, now - mtime) / DAY_S, 4)}
 
 
-def _sha256(path: Path) -> str:
-    from agents.worker import sha256_file
-    return sha256_file(path)
-
-
 def _check_variant(folder: Path) -> tuple[dict, str | None]:
     """(manifest or {}, problem or None). The same test as build._cached, with a reason."""
     manifest_path = folder / "manifest.json"
@@ -99,10 +96,11 @@ def _check_variant(folder: Path) -> tuple[dict, str | None]:
     if artifact.parent.resolve() != folder.resolve():
         return manifest, (f"artifact_path points outside this folder ({recorded}); "
                           "the cache was moved, so the build will not reuse it")
-    if not artifact.is_file():
-        return manifest, f"artifact {artifact.name} is missing"
+    companions = manifest.get("companions") or []
+    if not artifact_complete(artifact, companions):
+        return manifest, f"artifact {artifact.name} (or a companion file) is missing"
     try:
-        if _sha256(artifact) != digest:
+        if artifact_digest(artifact, companions) != digest:
             return manifest, f"artifact {artifact.name} does not match its recorded sha256"
     except OSError as exc:
         return manifest, f"artifact {artifact.name} is unreadable ({type(exc).__name__})"

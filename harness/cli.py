@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from harness.errors import InputError
@@ -67,7 +68,11 @@ def _cmd_sweep(args) -> int:
         console.print(f"[bold yellow]interrupted[/]: run {exc.run_id} is marked interrupted; "
                       "every cell finished so far is in the database. Complete it with "
                       f"`harness sweep {args.matrix} --db {args.db} --resume {exc.run_id}`")
-        return 130
+        # The database is closed and Ray shut down; skip interpreter finalisation, where a
+        # Ray core worker interrupted half-way through ray.init can crash (SIGSEGV).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     from harness.spec import load_matrix
     matrix = load_matrix(args.matrix).matrix
     baselines = [m.name for m in matrix.methods if isinstance(m, BaselineMethod)]

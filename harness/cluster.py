@@ -40,6 +40,10 @@ def _ray_env() -> None:
     # Ray starts workers at nice 15 and a measurement process inherits it: on a busy host
     # that would time the scheduler, not the model. Agents' workers run at normal priority.
     os.environ.setdefault("RAY_worker_niceness", "0")
+    # Ray's C++ failure-signal handler turns a SIGTERM that arrives during ray.init into an
+    # abort (exit -6), before the sweep can mark its run interrupted. Crashes of Ray
+    # workers are still reported (WorkerCrashedError); only their C++ stack dump is lost.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 
 def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:

@@ -35,6 +35,7 @@ class Callbacks:
     on_variant: Callable[[dict], None]
     on_cell: Callable[[CellOutcome], None]
     on_phase: Callable[[str], None] = lambda text: None
+    stop_requested: Callable[[], bool] = lambda: False  # checked between results
 
 
 @dataclass
@@ -56,7 +57,8 @@ class Coordinator:
         pack = manifest["eval_pack"]
         return {"cell_id": cell.cell_id, "device": cell.device, "runtime": manifest["runtime"],
                 "precision": manifest["precision"],
-                "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"]},
+                "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
+                             "companions": manifest.get("companions", [])},
                 "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
                 "measure": self.plan.loaded.matrix.measure.model_dump()}
 
@@ -73,6 +75,17 @@ class Coordinator:
                                      base_dir=str(self.plan.loaded.base_dir),
                                      cache_dir=self.cache_dir)
             yield request, group
+
+    @staticmethod
+    def _build_resources(request) -> dict:
+        """A build takes a build node's slot; a format whose artifact is specific to the
+        device (a TensorRT engine) is built by an agent of that device instead."""
+        from harness.formats import FORMATS
+
+        builds_on = FORMATS[request.format].builds_on
+        if builds_on:
+            return {device_resource(builds_on): 1, HOST_SLOT: 1}
+        return {BUILD: 1, HOST_SLOT: 1}
 
     def _reachable(self, cells: list[Cell]) -> list[Cell]:
         runnable = []
@@ -98,12 +111,14 @@ class Coordinator:
         cells = self._reachable(list(self.plan.cells if cells is None else cells))
         timeout_s = self.plan.loaded.matrix.measure.timeout_s
         for request, group in self._requests(cells):
-            ref = build_remote.options(num_cpus=1, resources={BUILD: 1, HOST_SLOT: 1}
+            ref = build_remote.options(num_cpus=1, resources=self._build_resources(request)
                                        ).remote(request)
             self.pending[ref] = ("build", request, group)
         self.callbacks.on_phase("building variants")
         try:
             while self.pending:
+                if self.callbacks.stop_requested():
+                    raise KeyboardInterrupt("stop requested")
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAIT_SLICE_S)
                 for ref in ready:
                     kind, *info = self.pending.pop(ref)

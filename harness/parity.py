@@ -15,13 +15,20 @@ TOLERANCE = {
 }
 
 
-def check_parity(artifact: str, runtime: str, precision: str, x: np.ndarray,
+def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
                  reference: np.ndarray, threads: int = 1) -> dict:
+    """Run the artifact on this build host through the format's agent runtime. A format no
+    device of this host runs (TensorRT on a CPU-only build node) gets no figure, and says so:
+    its agents' accuracy and fidelity probes still compare it with the fp32 source."""
+    from agents.devices import detect_kinds
     from agents.probes.accuracy import fidelity, run_batched
     from agents.runtimes import open_session
 
-    session = open_session(runtime, artifact, threads=threads, device="intel-cpu"
-                           if runtime in ("onnxruntime", "torch") else runtime,
+    here = [kind for kind in plugin.devices if kind in detect_kinds()]
+    if not here:
+        return {"ok": True, "suspect": False, "skipped": f"no {'/'.join(plugin.devices)} "
+                f"device on the build host to run {plugin.runtime}"}
+    session = open_session(plugin.runtime, artifact, threads=threads, device=here[0],
                            precision=precision)
     outputs = run_batched(session.run, x)
     fid = fidelity(outputs, reference)

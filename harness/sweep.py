@@ -8,8 +8,8 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,24 +50,33 @@ def device_id(fp: dict) -> str:
     return hashlib.sha256(f"{fp['kind']}|{fp['host']}|{fp.get('name')}".encode()).hexdigest()[:16]
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+class _StopRequest:
+    """SIGINT / SIGTERM ask the sweep to stop: the handler only sets a flag, and the
+    coordinator stops at its next safe point (between two results), so a signal never lands
+    inside a database write or inside Ray or DuckDB's C code, which can swallow it. A second
+    signal interrupts at once. Ray installs its own SIGTERM handler (exit 1) in ray.init,
+    so `claim()` is called again once Ray is up."""
 
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict = {}
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a CI job cancelled, `kill`) is handled like Ctrl-C: the run is marked
-    interrupted and the database stays consistent. ray.init installs its own SIGTERM
-    handler (exit 1), so `_reclaim_sigterm` is called again once Ray is up."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _handler(self, signum, frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt(f"signal {signum} (twice)")
+        self.event.set()
 
+    def claim(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.signal(sig, self._handler)
+            self._previous.setdefault(sig, previous)
 
-def _reclaim_sigterm() -> None:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    def release(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def requested(self) -> bool:
+        return self.event.is_set()
 
 
 def _cell_line(outcome: CellOutcome, rows: list[dict]) -> str:
@@ -179,15 +188,17 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
     status = "interrupted"
     progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=False)
+    stop = _StopRequest()
+    stop.claim()
     try:
-        with _sigterm_as_interrupt(), progress:
+        with progress:
             task_id = progress.add_task("starting Ray", total=len(todo))
             recorder = _Recorder(store, run_id, progress, task_id)
             cluster = connect(address, detect_kinds())
-            _reclaim_sigterm()
+            stop.claim()
             coordinator = Coordinator(plan, cluster, str(cache),
                                       Callbacks(recorder.on_variant, recorder.on_cell,
-                                                recorder.on_phase))
+                                                recorder.on_phase, stop.requested))
             coordinator.run(todo)
             progress.update(task_id, description="done")
         counts = store.status_counts(run_id)
@@ -195,9 +206,13 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
         return SweepResult(run_id, status, counts)
     except KeyboardInterrupt:
         raise SweepInterrupted(run_id) from None
+    except SystemExit:
+        # ray.init's own SIGTERM handler (sys.exit) answers a signal that came during start-up
+        raise SweepInterrupted(run_id) from None
     except (duckdb.Error, OSError) as exc:
         raise _storage_error(db, exc) from None  # the run stays "interrupted": resumable
     finally:
+        stop.release()
         try:
             store.finish_run(run_id, status)
         except (duckdb.Error, OSError):

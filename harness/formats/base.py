@@ -15,6 +15,8 @@ class Format:
     runtime: ClassVar[str]            # key in agents.runtimes.RUNTIMES
     devices: ClassVar[tuple[str, ...]]  # device kinds whose agents run this runtime
     extension: ClassVar[str]
+    companions: ClassVar[tuple[str, ...]] = ()  # suffixes of files beside the main one
+    builds_on: ClassVar[str | None] = None        # device kind the build must run on, if any
     options: ClassVar[dict] = {}      # export options; part of the variant key
 
     def supports(self, step) -> str | None:
