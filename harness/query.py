@@ -63,6 +63,7 @@ def run_query(sql: str, db: str, fmt: str, out=None) -> int:
         for row in rows:
             table.add_row(*("NULL" if v is None else
                             f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-        Console(file=out).print(table)
+        wide = None if getattr(out, "isatty", lambda: False)() else 160  # logs: no 80-col cut
+        Console(file=out, width=wide).print(table)
         print(f"{len(rows)} row(s)", file=out)
     return 0
