@@ -14,6 +14,9 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
     if device not in plugin.devices:
         return (f"format '{fmt}' runs on {plugin.runtime}, which has no agent runtime on "
                 f"{device} (runs on: {', '.join(plugin.devices)})")
+    missing = plugin.unavailable()
+    if missing:
+        return f"format '{fmt}': {missing}"
     format_steps = [s for s in steps if METHODS[s.kind].level == "format"]
     if len(format_steps) > 1:
         return "a chain can hold at most one format-level quantization step"

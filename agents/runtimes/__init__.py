@@ -10,7 +10,10 @@ import numpy as np
 
 RUNTIMES = {
     "onnxruntime": "agents.runtimes.onnxruntime_rt",
+    "openvino": "agents.runtimes.openvino_rt",
     "torch": "agents.runtimes.torch_rt",
+    "litert": "agents.runtimes.litert_rt",
+    "tensorrt": "agents.runtimes.tensorrt_rt",
 }
 
 

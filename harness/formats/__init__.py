@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from harness.formats.base import Format
 from harness.formats.onnx_format import OnnxFormat
+from harness.formats.openvino_format import OpenVinoFormat
+from harness.formats.tensorrt_format import TensorRtFormat
+from harness.formats.tflite_format import TfliteFormat
 from harness.formats.torch_format import TorchFormat
 
-FORMATS: dict[str, Format] = {f.name: f for f in (TorchFormat(), OnnxFormat())}
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    TorchFormat(), OnnxFormat(), OpenVinoFormat(), TfliteFormat(), TensorRtFormat())}

@@ -19,6 +19,10 @@ class Format:
     builds_on: ClassVar[str | None] = None        # device kind the build must run on, if any
     options: ClassVar[dict] = {}      # export options; part of the variant key
 
+    def unavailable(self) -> str | None:
+        """Why this format cannot be built from this installation at all, or None."""
+        return None
+
     def supports(self, step) -> str | None:
         """None if this format realises the format-level step, else the reason it cannot."""
         return f"format '{self.name}' has no realisation of {step.kind}"

@@ -35,10 +35,10 @@ class TensorRtFormat(Format):
     extension = ".engine"
     options = {"from": "onnx", "opset": 18, "max_batch": MAX_BATCH, "int8": "explicit QDQ"}
 
+    def unavailable(self) -> str | None:
+        return tensorrt_missing()
+
     def supports(self, step) -> str | None:
-        missing = tensorrt_missing()
-        if missing:
-            return missing
         if step.kind == "quantize" and step.mode == "dynamic":
             return "TensorRT has no dynamic quantization (activations need fixed scales)"
         if step.kind == "quantize" and step.mode == "static":

@@ -42,7 +42,7 @@ def test_runnable_cells_and_reasons(tmp_path):
         f"{m}/{meth}/{fmt}/intel-cpu" for m in ("digits-cnn", "r18")
         for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"))}
     reasons = {s.cell.cell_id: s.reason for s in plan.skipped}
-    assert "not implemented" in reasons["r18/fp32/tensorrt/nvidia-gpu"]
+    assert "tensorrt Python package is not installed" in reasons["r18/fp32/tensorrt/nvidia-gpu"]
     assert "no agent runtime on nvidia-gpu" in reasons["r18/fp32/onnx/nvidia-gpu"]
     assert "torch" in reasons["digits-cnn/int8/torch/intel-cpu"]
 

@@ -1,0 +1,165 @@
+"""Cross-check the harness's OpenVINO latency against OpenVINO's own benchmark_app.
+
+Builds (or reuses, from the artifact cache) the digits CNN's fp32, int8 (nncf.quantize) and
+int8-dyn (nncf.compress_weights) OpenVINO variants, and resnet18 (random init, 3x224x224)
+with --resnet18; then, for a few alternating rounds, measures each through the harness
+worker (agents.launcher.run_cell: fresh process, batch 1, N threads) and with benchmark_app
+under the same settings:
+
+    benchmark_app -m IR -d CPU -hint none -nthreads N -nstreams 1 -api sync
+                  -data_shape [1,C,H,W] -inference_only true -infer_precision f32 -t SECONDS
+
+The harness compiles the IR with its dynamic batch and INFERENCE_PRECISION_HINT f32 (also for
+int8 IRs, whose non-quantized layers then run in f32), so benchmark_app gets -data_shape (the
+model stays dynamic) and -infer_precision f32; `-shape [1,C,H,W]` (the IR reshaped to a
+static batch of 1) is shown beside it. The table compares medians of the per-round medians.
+
+    .venv/bin/python benchmarks/openvino_check.py [--threads 1] [--seconds 3] [--rounds 3]
+                                                  [--resnet18] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+TOLERANCE = 0.03
+MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
+
+
+def _variants(cache: Path, resnet18: bool) -> list[tuple[str, dict]]:
+    from harness.build import VariantRequest, build_variant
+    from harness.spec import BaselineMethod, ModelSpec, QuantizeMethod
+
+    methods = [BaselineMethod(name="fp32", kind="baseline"),
+               QuantizeMethod(name="int8", kind="quantize", mode="static"),
+               QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic")]
+    models = [ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")]
+    if resnet18:
+        models.append(ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
+                                input_shape=[3, 224, 224], dataset="synthetic"))
+    built = []
+    for model in models:
+        for method in methods:
+            started = time.perf_counter()
+            manifest = build_variant(VariantRequest(
+                model=model, method=method.name, steps=(method,), format="openvino",
+                base_dir=str(REPO), cache_dir=str(cache)))
+            how = "cached" if manifest["cached"] else f"built in {time.perf_counter() - started:.0f} s"
+            print(f"{model.name}/{method.name}: {how}, {manifest['size_bytes'] / 1e6:.2f} MB, "
+                  f"parity ok={manifest['parity']['ok']}", flush=True)
+            built.append((f"{model.name}/{method.name}", manifest))
+    return built
+
+
+def _input_shape(manifest: dict) -> list[int]:
+    import numpy as np
+    x = np.load(manifest["eval_pack"]["path"])["test_x"]
+    return [1, *x.shape[1:]]
+
+
+def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, dict]:
+    from agents.launcher import run_cell
+
+    pack = manifest["eval_pack"]
+    cell = {"cell_id": f"{manifest['model']}/{manifest['method']}/openvino/intel-cpu",
+            "device": "intel-cpu", "runtime": "openvino", "precision": manifest["precision"],
+            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
+                         "companions": manifest["companions"]},
+            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
+            # min = max seconds and a CI target it cannot reach: the window is `seconds` long,
+            # as benchmark_app's -t.
+            "measure": {"batch_sizes": [1], "threads": threads, "warmup_s": 1.0,
+                        "min_iterations": 50, "min_seconds": seconds, "max_seconds": seconds,
+                        "ci_rel_width": 1e-6, "accuracy": False, "timeout_s": 120}}
+    result = run_cell(cell, timeout_s=seconds * 3 + 120)
+    if result["status"] != "ok":
+        raise RuntimeError(f"harness cell {cell['cell_id']}: {result.get('error')}")
+    row = result["measurements"][0]
+    return row["latency_p50_ms"], {"precision": row["precision"], **result["runtime"]}
+
+
+def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: bool) -> float:
+    tool = Path(sys.executable).with_name("benchmark_app")
+    shape = "[" + ",".join(str(d) for d in _input_shape(manifest)) + "]"
+    cmd = [str(tool), "-m", manifest["artifact_path"], "-d", "CPU", "-hint", "none",
+           "-nthreads", str(threads), "-nstreams", "1", "-api", "sync",
+           "-shape" if static else "-data_shape", shape, "-inference_only", "true",
+           "-infer_precision", "f32", "-t", str(seconds)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
+    found = MEDIAN_RE.search(out.stdout)
+    if out.returncode != 0 or not found:
+        raise RuntimeError(f"benchmark_app failed ({out.returncode}): {' '.join(cmd)}\n"
+                           f"{(out.stdout + out.stderr)[-2000:]}")
+    value = float(found.group(1))  # below 1 ms benchmark_app prints microseconds
+    return value / 1000.0 if found.group(2) == "us" else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seconds", type=int, default=3, help="per measurement (whole seconds: benchmark_app -t)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--resnet18", action="store_true", help="also resnet18 (3x224x224)")
+    parser.add_argument("--cache", default=str(REPO / "results" / "cache"))
+    parser.add_argument("--json", help="also write the raw numbers here")
+    args = parser.parse_args(argv)
+
+    variants = _variants(Path(args.cache), args.resnet18)
+    seconds = args.seconds
+    raw: dict = {name: {"harness": [], "bench_dynamic": [], "bench_static": []}
+                 for name, _ in variants}
+    runtime_info: dict = {}
+    for r in range(args.rounds):
+        for name, manifest in variants:
+            # Alternate which tool goes first, so a drift in the host's speed hits both.
+            order = ["harness", "bench_dynamic", "bench_static"]
+            if r % 2:
+                order.reverse()
+            for tool in order:
+                if tool == "harness":
+                    value, runtime_info[name] = harness_p50(manifest, args.threads, seconds)
+                else:
+                    value = benchmark_app_median(manifest, args.threads, seconds,
+                                                 static=tool == "bench_static")
+                raw[name][tool].append(value)
+            print(f"round {r + 1}/{args.rounds} {name}: " + ", ".join(
+                f"{t} {raw[name][t][-1]:.3f}" for t in raw[name]), flush=True)
+
+    header = (f"{'variant':<22} {'ran in':<6} {'harness p50':>12} {'bench_app':>10} "
+              f"{'ratio':>6} {'within 3%':>9} {'diff ms':>8} {'bench_app -shape':>17}")
+    print(f"\nOpenVINO {next(iter(runtime_info.values()))['version']}, batch 1, "
+          f"{args.threads} thread(s), {seconds:g} s x {args.rounds} rounds; ms, medians of "
+          f"the per-round medians (benchmark_app prints 2 decimals: ms, or us below 1 ms)\n")
+    print(header)
+    print("-" * len(header))
+    table = []
+    for name, _ in variants:
+        h = statistics.median(raw[name]["harness"])
+        bd = statistics.median(raw[name]["bench_dynamic"])
+        bs = statistics.median(raw[name]["bench_static"])
+        ratio = h / bd
+        ok = abs(ratio - 1) <= TOLERANCE
+        table.append({"variant": name, "precision": runtime_info[name]["precision"],
+                      "harness_p50_ms": h, "benchmark_app_median_ms": bd,
+                      "benchmark_app_static_median_ms": bs, "ratio": ratio,
+                      "within_3pct": ok, "rounds": raw[name],
+                      "runtime": runtime_info[name]})
+        print(f"{name:<22} {runtime_info[name]['precision']:<6} {h:>12.3f} {bd:>10.3f} "
+              f"{ratio:>6.3f} {'yes' if ok else 'NO':>9} {h - bd:>8.3f} {bs:>17.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
