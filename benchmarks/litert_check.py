@@ -26,6 +26,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.variants import build_check_variants  # noqa: E402
 TOLERANCE = 0.03
 
 
@@ -80,26 +82,6 @@ def _bare_in_subprocess(artifact: str, pack: str, threads: int, seconds: float) 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _variants(cache: str, resnet18: bool) -> list[tuple[str, dict]]:
-    from harness.build import VariantRequest, build_variant
-    from harness.spec import BaselineMethod, ModelSpec, QuantizeMethod
-
-    methods = [BaselineMethod(name="fp32", kind="baseline"),
-               QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic"),
-               QuantizeMethod(name="int8", kind="quantize", mode="static")]
-    models = [ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")]
-    if resnet18:
-        models.append(ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
-                                input_shape=[3, 224, 224], dataset="synthetic"))
-    built = []
-    for model in models:
-        for method in methods:
-            manifest = build_variant(VariantRequest(model, method.name, (method,), "tflite",
-                                                    str(REPO / "matrix"), cache))
-            built.append((f"{model.name}/{method.name}", manifest))
-    return built
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
@@ -116,7 +98,7 @@ def main() -> int:
     from agents.launcher import run_cell
 
     rows = []
-    for name, manifest in _variants(args.cache, args.resnet18):
+    for name, manifest in build_check_variants("tflite", args.cache, args.resnet18):
         pack = manifest["eval_pack"]
         cell = {"cell_id": f"{name}/tflite/intel-cpu", "device": "intel-cpu",
                 "runtime": manifest["runtime"], "precision": manifest["precision"],

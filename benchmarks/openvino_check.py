@@ -26,39 +26,15 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.variants import build_check_variants  # noqa: E402
+
 TOLERANCE = 0.03
 MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
-
-
-def _variants(cache: Path, resnet18: bool) -> list[tuple[str, dict]]:
-    from harness.build import VariantRequest, build_variant
-    from harness.spec import BaselineMethod, ModelSpec, QuantizeMethod
-
-    methods = [BaselineMethod(name="fp32", kind="baseline"),
-               QuantizeMethod(name="int8", kind="quantize", mode="static"),
-               QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic")]
-    models = [ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")]
-    if resnet18:
-        models.append(ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
-                                input_shape=[3, 224, 224], dataset="synthetic"))
-    built = []
-    for model in models:
-        for method in methods:
-            started = time.perf_counter()
-            manifest = build_variant(VariantRequest(
-                model=model, method=method.name, steps=(method,), format="openvino",
-                base_dir=str(REPO), cache_dir=str(cache)))
-            how = "cached" if manifest["cached"] else f"built in {time.perf_counter() - started:.0f} s"
-            print(f"{model.name}/{method.name}: {how}, {manifest['size_bytes'] / 1e6:.2f} MB, "
-                  f"parity ok={manifest['parity']['ok']}", flush=True)
-            built.append((f"{model.name}/{method.name}", manifest))
-    return built
 
 
 def _input_shape(manifest: dict) -> list[int]:
@@ -114,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the raw numbers here")
     args = parser.parse_args(argv)
 
-    variants = _variants(Path(args.cache), args.resnet18)
+    variants = build_check_variants("openvino", args.cache, args.resnet18)
     seconds = args.seconds
     raw: dict = {name: {"harness": [], "bench_dynamic": [], "bench_static": []}
                  for name, _ in variants}

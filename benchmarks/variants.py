@@ -1,0 +1,36 @@
+"""The variants the cross-check scripts measure: the digits CNN (and, on request, a
+random-init resnet18) as fp32, dynamic int8 and static int8 in one format, built or reused
+through the harness's own build cache."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def build_check_variants(fmt: str, cache: str | Path, resnet18: bool) -> list[tuple[str, dict]]:
+    from harness.build import VariantRequest, build_variant
+    from harness.spec import BaselineMethod, ModelSpec, QuantizeMethod
+
+    methods = [BaselineMethod(name="fp32", kind="baseline"),
+               QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic"),
+               QuantizeMethod(name="int8", kind="quantize", mode="static")]
+    models = [ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")]
+    if resnet18:
+        models.append(ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
+                                input_shape=[3, 224, 224], dataset="synthetic"))
+    built = []
+    for model in models:
+        for method in methods:
+            started = time.perf_counter()
+            manifest = build_variant(VariantRequest(model=model, method=method.name,
+                                                    steps=(method,), format=fmt,
+                                                    base_dir=str(REPO), cache_dir=str(cache)))
+            how = ("cached" if manifest["cached"]
+                   else f"built in {time.perf_counter() - started:.0f} s")
+            print(f"{model.name}/{method.name}: {how}, {manifest['size_bytes'] / 1e6:.2f} MB, "
+                  f"parity ok={manifest['parity']['ok']}", flush=True)
+            built.append((f"{model.name}/{method.name}", manifest))
+    return built
