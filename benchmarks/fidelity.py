@@ -48,6 +48,7 @@ def bare_ort_p50(artifact: str, batch: np.ndarray, threads: int, seconds: float)
 def main() -> int:
     from agents.launcher import run_cell
     from harness.build import VariantRequest, build_variant
+    from benchmarks.variants import timing_cell
     from harness.spec import BaselineMethod, ModelSpec
 
     parser = argparse.ArgumentParser()
@@ -62,14 +63,7 @@ def main() -> int:
                              kind="baseline"),), "onnx", str(REPO), args.cache))
     pack = manifest["eval_pack"]
     batch = np.ascontiguousarray(np.load(pack["path"])["test_x"][:1])
-    cell = {"cell_id": "fidelity", "device": "intel-cpu", "runtime": "onnxruntime",
-            "precision": "fp32",
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"]},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-            "measure": {"batch_sizes": [1], "threads": args.threads, "warmup_s": 1.0,
-                        "min_iterations": 100, "min_seconds": args.seconds,
-                        "max_seconds": args.seconds, "ci_rel_width": 1e-9,
-                        "accuracy": False, "timeout_s": 300}}
+    cell = timing_cell(manifest, "fidelity", args.threads, args.seconds)
     print(f"artifact: {manifest['artifact_path']}  threads={args.threads}  batch=1")
     print(f"{'round':>5} {'harness p50 ms':>15} {'bare loop p50 ms':>17} {'ratio':>7}")
     ratios = []

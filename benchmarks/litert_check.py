@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.variants import build_check_variants  # noqa: E402
+from benchmarks.variants import build_check_variants, timing_cell  # noqa: E402
 TOLERANCE = 0.03
 
 
@@ -100,14 +100,7 @@ def main() -> int:
     rows = []
     for name, manifest in build_check_variants("tflite", args.cache, args.resnet18):
         pack = manifest["eval_pack"]
-        cell = {"cell_id": f"{name}/tflite/intel-cpu", "device": "intel-cpu",
-                "runtime": manifest["runtime"], "precision": manifest["precision"],
-                "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"]},
-                "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-                "measure": {"batch_sizes": [1], "threads": args.threads, "warmup_s": 1.0,
-                            "min_iterations": 100, "min_seconds": args.seconds,
-                            "max_seconds": args.seconds, "ci_rel_width": 1e-9,
-                            "accuracy": False, "timeout_s": 600}}
+        cell = timing_cell(manifest, f"{name}/tflite/intel-cpu", args.threads, args.seconds)
         harness, bare, invoke, ratios = [], [], [], []
         for _ in range(args.rounds):
             result = run_cell(cell, timeout_s=600)

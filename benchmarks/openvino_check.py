@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.variants import build_check_variants  # noqa: E402
+from benchmarks.variants import build_check_variants, timing_cell  # noqa: E402
 
 TOLERANCE = 0.03
 MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
@@ -46,17 +46,8 @@ def _input_shape(manifest: dict) -> list[int]:
 def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, dict]:
     from agents.launcher import run_cell
 
-    pack = manifest["eval_pack"]
-    cell = {"cell_id": f"{manifest['model']}/{manifest['method']}/openvino/intel-cpu",
-            "device": "intel-cpu", "runtime": "openvino", "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest["companions"]},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-            # min = max seconds and a CI target it cannot reach: the window is `seconds` long,
-            # as benchmark_app's -t.
-            "measure": {"batch_sizes": [1], "threads": threads, "warmup_s": 1.0,
-                        "min_iterations": 50, "min_seconds": seconds, "max_seconds": seconds,
-                        "ci_rel_width": 1e-6, "accuracy": False, "timeout_s": 120}}
+    cell = timing_cell(manifest, f"{manifest['model']}/{manifest['method']}/openvino/intel-cpu",
+                       threads, seconds)
     result = run_cell(cell, timeout_s=seconds * 3 + 120)
     if result["status"] != "ok":
         raise RuntimeError(f"harness cell {cell['cell_id']}: {result.get('error')}")
