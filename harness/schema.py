@@ -55,7 +55,8 @@ V1 = [
 ]
 
 
-def _results_view() -> str:
+def _results_view(variant_extra: tuple[str, ...] = ()) -> str:
+    extra = "".join(f"v.{name}, " for name in variant_extra)
     return f"""CREATE OR REPLACE VIEW results AS
     SELECT c.run_id, c.cell_id, c.variant_id, c.model, c.method, c.format,
            coalesce(m.precision, v.precision) AS precision, c.device, d.host,
@@ -63,7 +64,7 @@ def _results_view() -> str:
            -- a baseline variant is the unmodified fp32 source: what speedups are against
            (json_array_length(v.method_config) = 1
             AND v.method_config->>'$[0].kind' = 'baseline') AS is_baseline,
-           r.matrix_name, r.tag, r.started_at AS run_started_at,
+           r.matrix_name, r.tag, r.started_at AS run_started_at, {extra}
            {", ".join(f"m.{n}" for n in MEASUREMENT_COLUMNS if n != "precision")}
     FROM cells c
     JOIN runs r ON r.run_id = c.run_id
@@ -93,8 +94,19 @@ LATEST_VIEW = """CREATE OR REPLACE VIEW latest AS
 V2 = ["ALTER TABLE measurements ADD COLUMN niceness INTEGER",  # the worker's scheduling
       _results_view(), PARETO_VIEW, LATEST_VIEW]
 
+# What a method did to the model, beside what it costs to run: parameter count and MACs of
+# the torch model that was exported, achieved weight sparsity, the artifact's size once
+# compressed (what unstructured sparsity buys), and the method's own report (e.g. the
+# teacher's and the student-alone accuracy next to a distilled student's).
+VARIANT_COLUMNS_V3 = {"params": "BIGINT", "macs": "BIGINT", "sparsity": "DOUBLE",
+                      "compressed_size_bytes": "BIGINT", "method_report": "JSON"}
+V3 = [f"ALTER TABLE variants ADD COLUMN {name} {kind}"
+      for name, kind in VARIANT_COLUMNS_V3.items()]
+V3 += [_results_view(tuple(VARIANT_COLUMNS_V3)), PARETO_VIEW, LATEST_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
+    (3, "variant params, MACs, sparsity, compressed size and method report", V3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

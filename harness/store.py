@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 
 from harness.errors import InputError
-from harness.schema import MEASUREMENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION
+from harness.schema import MEASUREMENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION, VARIANT_COLUMNS_V3
 
 
 def utcnow() -> datetime:
@@ -122,14 +122,24 @@ class Store:
 
     # variants and devices ---------------------------------------------------------------
     def write_variant(self, manifest: dict) -> None:
+        row = {
+            "variant_id": manifest["variant_id"], "model": manifest["model"],
+            "method": manifest["method"], "method_config": json.dumps(manifest["method_config"]),
+            "format": manifest["format"], "precision": manifest["precision"],
+            "runtime": manifest["runtime"], "artifact_path": manifest["artifact_path"],
+            "sha256": manifest["sha256"], "size_bytes": manifest["size_bytes"],
+            "build_seconds": manifest["build_seconds"], "parity": json.dumps(manifest["parity"]),
+            "suspect": bool(manifest["parity"].get("suspect")),
+            "toolchain": json.dumps(manifest["toolchain"]),
+            "source": json.dumps(manifest.get("source", {})),
+        }
+        model_stats = manifest.get("model_stats") or {}
+        for name in VARIANT_COLUMNS_V3:
+            row[name] = model_stats.get(name)
+        row["method_report"] = json.dumps(manifest.get("method_report") or {})
         self.con.execute(
-            "INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [manifest["variant_id"], manifest["model"], manifest["method"],
-             json.dumps(manifest["method_config"]), manifest["format"], manifest["precision"],
-             manifest["runtime"], manifest["artifact_path"], manifest["sha256"],
-             manifest["size_bytes"], manifest["build_seconds"], json.dumps(manifest["parity"]),
-             bool(manifest["parity"].get("suspect")), json.dumps(manifest["toolchain"]),
-             json.dumps(manifest.get("source", {}))])
+            f"INSERT OR REPLACE INTO variants ({', '.join(row)}) "
+            f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
     def write_device(self, device_id: str, fp: dict, runtimes: dict) -> None:
         self.con.execute(
