@@ -25,7 +25,7 @@ from agents.artifacts import (artifact_complete, artifact_digest, artifact_files
 
 from harness.spec import ModelSpec
 
-BUILD_LAYOUT_VERSION = 1  # bump when this module changes what it writes
+BUILD_LAYOUT_VERSION = 2  # bump when this module changes what it writes
 BUILD_THREADS = 2
 
 
@@ -37,6 +37,8 @@ class VariantRequest:
     format: str
     base_dir: str      # the matrix's folder: relative paths resolve from there
     cache_dir: str
+    # measures NAS candidates on a device agent (harness.methods.nas); None: on this host
+    latency_service: object | None = None
 
 
 def _step_config(step) -> dict:
@@ -99,10 +101,27 @@ def _cached(folder: Path) -> dict | None:
     return None  # missing or corrupt: rebuild
 
 
+def apply_model_steps(module: torch.nn.Module, steps, ctx) -> tuple[torch.nn.Module, dict]:
+    """Run the chain's model-level steps in order; their reports, keyed by step name."""
+    from harness.methods import METHODS
+
+    report: dict = {}
+    for step in steps:
+        entry = METHODS[step.kind]
+        if entry.level == "model":
+            output = entry.apply()(module, step, ctx)
+            module = output.module
+            if output.report:
+                report[step.name] = {"kind": step.kind} | output.report
+    return module, report
+
+
 def build_variant(request: VariantRequest) -> dict:
     from harness.data import load_dataset
     from harness.formats import FORMATS
     from harness.methods import METHODS, precision_of
+    from harness.methods.context import BuildContext
+    from harness.methods.model_stats import compressed_size, model_stats
     from harness.models import load_model
     from harness.parity import check_parity
 
@@ -125,11 +144,10 @@ def build_variant(request: VariantRequest) -> dict:
                       "eval_pack": pack}
 
     started = time.perf_counter()
-    module = loaded.module
-    for step in request.steps:
-        entry = METHODS[step.kind]
-        if entry.level == "model":
-            module = entry.apply(module, step, dataset)
+    module, method_report = apply_model_steps(loaded.module, request.steps, BuildContext(
+        dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
+        model_name=request.model.name, threads=BUILD_THREADS,
+        latency_service=request.latency_service))
     format_steps = [s for s in request.steps if METHODS[s.kind].level == "format"]
     precision = precision_of(request.steps)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +156,7 @@ def build_variant(request: VariantRequest) -> dict:
         exported = work / f"exported{plugin.extension}"
         # Batch 2: an example of batch 1 would let the exporters specialise the batch dim.
         example = torch.from_numpy(dataset.test_x[:2])
+        stats = model_stats(module.eval(), example[:1])
         plugin.export(module.eval(), example, exported)
         details: dict = {}
         artifact = exported
@@ -163,6 +182,9 @@ def build_variant(request: VariantRequest) -> dict:
             "artifact_path": str(folder / final.name), "companions": companions,
             "sha256": artifact_digest(final, companions),
             "size_bytes": artifact_size(final, companions), "build_seconds": build_seconds,
+            "model_stats": stats | {"compressed_size_bytes": compressed_size(
+                artifact_files(final, companions))},
+            "method_report": method_report,
             "parity": parity,
             "toolchain": plugin.toolchain() | {"format_options": plugin.options,
                                                "quantizer": details},

@@ -22,8 +22,11 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
         return "a chain can hold at most one format-level quantization step"
     if format_steps and steps[-1] is not format_steps[0]:
         return "the format-level quantization step must be the last step of a chain"
-    for step in format_steps:
-        reason = plugin.supports(step)
+    for step in steps:
+        if METHODS[step.kind].level == "format":
+            reason = plugin.supports(step)
+        else:
+            reason = plugin.supports_model_step(step)
         if reason:
             return reason
     return None

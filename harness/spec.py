@@ -97,6 +97,99 @@ class QuantizeMethod(Strict):
         return value
 
 
+class TrainSpec(Strict):
+    """A short supervised training or fine-tuning run on the model's dataset's train split."""
+    epochs: int = Field(default=3, ge=0, le=1000)
+    lr: float = Field(default=1e-3, gt=0, le=10)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    batch_size: int = Field(default=64, ge=1, le=65_536)
+    seed: int = Field(default=0, ge=0)
+
+
+class CastMethod(Strict):
+    """Mixed precision: weights and compute in fp16 or bf16, inputs and outputs in fp32."""
+    name: Name
+    kind: Literal["cast"]
+    dtype: Literal["fp16", "bf16"]
+
+
+class QatMethod(Strict):
+    """Quantization-aware training: fake-quant fine-tuning, exported so the runtime runs int8."""
+    name: Name
+    kind: Literal["qat"]
+    train: TrainSpec = TrainSpec(epochs=2, lr=1e-4)
+    calibration: CalibrationSpec = CalibrationSpec()  # the observers' starting ranges
+    scheme: SchemeSpec = SchemeSpec()
+
+
+class PruneMethod(Strict):
+    name: Name
+    kind: Literal["prune"]
+    # unstructured: zero single weights (no dense speedup); channel: remove whole
+    # filters/channels so the dense model really gets smaller and faster.
+    structure: Literal["unstructured", "channel"]
+    sparsity: float = Field(ge=0, lt=1)
+    scope: Literal["layer", "global"] = "global"
+    importance: Literal["l1", "l2", "taylor"] = "l1"
+    steps: int = Field(default=1, ge=1, le=100)      # iterative schedule
+    finetune: TrainSpec | None = TrainSpec()          # after every step; null: none
+
+
+class StudentSpec(Strict):
+    """Exactly one of: a model source (builtin:/torchvision:/module:) or a width factor
+    (a copy of the teacher with that fraction of its channels, freshly initialised)."""
+    source: str | None = None
+    width: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str | None) -> str | None:
+        if value is not None and not SOURCE_RE.match(value):
+            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "StudentSpec":
+        if (self.source is None) == (self.width is None):
+            raise ValueError("give exactly one of source or width")
+        return self
+
+
+class DistillMethod(Strict):
+    """Teacher (the model as it arrives) -> student; loss alpha * T^2 * KL(T) + (1 - alpha) * CE.
+    The same student is also trained without the teacher, for the report."""
+    name: Name
+    kind: Literal["distill"]
+    student: StudentSpec
+    alpha: float = Field(default=0.7, ge=0, le=1)
+    temperature: float = Field(default=4.0, gt=0, le=100)
+    train: TrainSpec = TrainSpec(epochs=10, lr=2e-3)
+
+
+class NasSpace(Strict):
+    widths: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default=[8, 16, 32],
+                                                             min_length=1, max_length=16)
+    depths: list[Annotated[int, Field(ge=1, le=16)]] = Field(default=[1, 2, 3],
+                                                           min_length=1, max_length=16)
+    kernel_sizes: list[Literal[1, 3, 5, 7]] = Field(default=[3, 5], min_length=1)
+
+
+class NasMethod(Strict):
+    """Latency-aware search over a small CNN family: accuracy from short training on the
+    model's dataset, latency measured on `device`'s agent in `format`. Its Pareto set
+    becomes `pareto_size` variants named NAME-p1 (fastest) ... NAME-pK."""
+    name: Name
+    kind: Literal["nas"]
+    device: DeviceKind = "intel-cpu"
+    format: FormatName = "onnx"
+    space: NasSpace = NasSpace()
+    trials: int = Field(default=12, ge=2, le=1000)
+    train: TrainSpec = TrainSpec(epochs=3, lr=3e-3)
+    pareto_size: int = Field(default=3, ge=1, le=16)
+    seed: int = Field(default=0, ge=0)
+    member: int = Field(default=0, ge=0, le=16)  # set by expansion: which Pareto member
+
+
 class ChainMethod(Strict):
     name: Name
     chain: list[Name] = Field(min_length=1, max_length=16)
@@ -112,11 +205,16 @@ def _method_tag(value: object) -> str | None:
 
 MethodSpec = Annotated[
     Union[Annotated[BaselineMethod, Tag("baseline")], Annotated[QuantizeMethod, Tag("quantize")],
-          Annotated[ChainMethod, Tag("chain")]],
+          Annotated[CastMethod, Tag("cast")], Annotated[QatMethod, Tag("qat")],
+          Annotated[PruneMethod, Tag("prune")], Annotated[DistillMethod, Tag("distill")],
+          Annotated[NasMethod, Tag("nas")], Annotated[ChainMethod, Tag("chain")]],
     Discriminator(_method_tag),
 ]
-StepSpec = BaselineMethod | QuantizeMethod
-METHOD_TAGS = ("baseline", "quantize", "chain")
+StepSpec = (BaselineMethod | QuantizeMethod | CastMethod | QatMethod | PruneMethod
+            | DistillMethod | NasMethod)
+METHOD_TAGS = ("baseline", "quantize", "cast", "qat", "prune", "distill", "nas", "chain")
+# Methods that train: they need a dataset with a labelled train split.
+TRAINING_KINDS = ("qat", "distill", "nas")
 
 
 class MeasureSpec(Strict):
@@ -198,7 +296,35 @@ class Matrix(Strict):
                                  f"matrix (allowed: {_names(method_names)})")
         for method in self.methods:
             self.steps(method.name)  # raises on dangling references and cycles
+        self._check_chains_and_training()
         return self
+
+    def _check_chains_and_training(self) -> None:
+        trainable = [m.name for m in self.models if m.dataset in LABELLED_DATASETS]
+        for method in self.methods:
+            steps = self.steps(method.name)
+            if isinstance(method, ChainMethod) and any(isinstance(s, NasMethod) for s in steps):
+                raise ValueError(f"methods[{method.name!r}].chain: a nas method expands into "
+                                 f"several variants and cannot be part of a chain "
+                                 f"(allowed: baseline, quantize, cast, qat, prune, distill)")
+            needs = next((s for s in steps if _needs_training(s)), None)
+            if needs is not None and not trainable:
+                raise ValueError(
+                    f"methods[{method.name!r}]: {needs.kind} needs training data, and no model "
+                    f"of this matrix has a labelled train split (allowed datasets: "
+                    f"{', '.join(LABELLED_DATASETS)}; models here use: "
+                    f"{', '.join(sorted({m.dataset for m in self.models}))})")
+
+    def cell_methods(self, method_name: str) -> list[str]:
+        """The method names cells carry: one per method, one per Pareto member for nas."""
+        spec = self.method(method_name)
+        if isinstance(spec, NasMethod):
+            return [f"{spec.name}-p{i}" for i in range(1, spec.pareto_size + 1)]
+        return [spec.name]
+
+    def base_method(self, cell_method: str) -> str:
+        nas = self._nas_member(cell_method)
+        return nas.name if nas is not None else cell_method
 
     def method(self, name: str) -> MethodSpec:
         return next(m for m in self.methods if m.name == name)
@@ -207,8 +333,21 @@ class Matrix(Strict):
         return next(m for m in self.models if m.name == name)
 
     def steps(self, method_name: str) -> list[StepSpec]:
-        """Flatten a method (a chain may name other chains) into its ordered steps."""
+        """Flatten a method (a chain may name other chains) into its ordered steps. A nas
+        Pareto member (NAME-pK) is its search with `member` set."""
+        nas = self._nas_member(method_name)
+        if nas is not None:
+            return [nas]
         return list(self._flatten(method_name, ())[0])
+
+    def _nas_member(self, cell_method: str) -> NasMethod | None:
+        if any(m.name == cell_method for m in self.methods):
+            return None
+        base, _, member = cell_method.rpartition("-p")
+        spec = next((m for m in self.methods if m.name == base), None)
+        if isinstance(spec, NasMethod) and member.isdigit() and 1 <= int(member) <= spec.pareto_size:
+            return spec.model_copy(update={"member": int(member)})
+        return None
 
     def _flatten(self, method_name: str, trail: tuple[str, ...]) -> tuple[tuple, int]:
         """(steps, nesting depth) of a method. Memoised, and bounded in depth and length
@@ -248,6 +387,24 @@ class Matrix(Strict):
                                  f"{MAX_CHAIN_STEPS} steps once nested chains are "
                                  f"flattened (allowed: at most {MAX_CHAIN_STEPS})")
         return tuple(flat), depth
+
+
+LABELLED_DATASETS = ("digits",)
+
+
+def _needs_training(step) -> bool:
+    if step.kind in TRAINING_KINDS:
+        return True
+    return step.kind == "prune" and step.finetune is not None and step.finetune.epochs > 0
+
+
+def training_skip_reason(steps, model: ModelSpec) -> str | None:
+    """Why this model cannot go through these steps (None: it can)."""
+    needs = next((s for s in steps if _needs_training(s)), None)
+    if needs is not None and model.dataset not in LABELLED_DATASETS:
+        return (f"{needs.kind} trains on a labelled train split; dataset '{model.dataset}' of "
+                f"model '{model.name}' has none")
+    return None
 
 
 def _names(names, limit: int = 12) -> str:
@@ -340,24 +497,28 @@ def expand(loaded: LoadedMatrix) -> Plan:
     reasons: dict[tuple[str, str, str], str | None] = {}
     for model in matrix.models:
         for method in matrix.methods:
-            for fmt in matrix.formats:
-                for device in matrix.devices:
-                    cell = Cell(model.name, method.name, fmt, device)
-                    # ExcludeRule.matches, inlined: up to 10k cells x 1000 rules
-                    rule = next((i for i, mo, me, fo, de in rules
-                                 if (mo is None or mo == model.name)
-                                 and (me is None or me == method.name)
-                                 and (fo is None or fo == fmt)
-                                 and (de is None or de == device)), None)
-                    if rule is not None:
-                        plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
-                        continue
-                    key = (method.name, fmt, device)
-                    if key not in reasons:
-                        reasons[key] = skip_reason(matrix.steps(method.name), fmt, device)
-                    reason = reasons[key]
-                    if reason:
-                        plan.skipped.append(Skipped(cell, reason))
-                    else:
-                        plan.cells.append(cell)
+            for cell_method in matrix.cell_methods(method.name):
+                steps = matrix.steps(cell_method)
+                training = training_skip_reason(steps, model)
+                for fmt in matrix.formats:
+                    for device in matrix.devices:
+                        cell = Cell(model.name, cell_method, fmt, device)
+                        # ExcludeRule.matches, inlined: up to 10k cells x 1000 rules; a rule
+                        # naming a nas method covers all of its Pareto members
+                        rule = next((i for i, mo, me, fo, de in rules
+                                     if (mo is None or mo == model.name)
+                                     and (me is None or me == method.name)
+                                     and (fo is None or fo == fmt)
+                                     and (de is None or de == device)), None)
+                        if rule is not None:
+                            plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
+                            continue
+                        key = (cell_method, fmt, device)
+                        if key not in reasons:
+                            reasons[key] = skip_reason(steps, fmt, device)
+                        reason = training or reasons[key]
+                        if reason:
+                            plan.skipped.append(Skipped(cell, reason))
+                        else:
+                            plan.cells.append(cell)
     return plan

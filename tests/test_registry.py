@@ -9,9 +9,11 @@ import pytest
 
 from agents.runtimes import RUNTIMES
 from harness.formats import FORMATS
+from harness.methods import METHODS
+from harness.spec import METHOD_TAGS
 
 HEAVY = ("openvino", "nncf", "tensorrt", "litert_torch", "ai_edge_litert", "ai_edge_quantizer",
-         "tensorflow", "torchao")
+         "tensorflow", "torchao", "torch_pruning", "optuna")
 
 
 def test_importing_the_harness_imports_no_heavy_toolchain():
@@ -42,3 +44,15 @@ def test_each_format_reports_availability_and_its_runtime(name):
         assert isinstance(plugin.toolchain(), dict)
     else:
         assert name in reason or "tensorrt" in reason
+
+
+def test_every_method_kind_of_the_schema_is_registered():
+    assert set(METHOD_TAGS) - {"chain"} == set(METHODS)
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, e in METHODS.items() if e.level == "model"))
+def test_each_model_level_method_function_imports(kind):
+    entry = METHODS[kind]
+    for extra in entry.extras:
+        importlib.import_module(extra)  # a declared dependency: installed with the harness
+    assert callable(entry.apply())

@@ -27,6 +27,12 @@ class Format:
         """None if this format realises the format-level step, else the reason it cannot."""
         return f"format '{self.name}' has no realisation of {step.kind}"
 
+    def supports_model_step(self, step) -> str | None:
+        """None if this format exports what the model-level step produces, else the reason
+        it cannot (e.g. a dtype its runtime has no kernels for). Most model-level methods
+        produce an ordinary fp32 torch model that every format exports."""
+        return None
+
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
         raise NotImplementedError
 

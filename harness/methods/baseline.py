@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from harness.methods.context import BuildContext, MethodOutput
 
-def apply_baseline(module: torch.nn.Module, step, dataset) -> torch.nn.Module:
-    return module
+
+def apply_baseline(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput:
+    return MethodOutput(module)

@@ -1,0 +1,57 @@
+"""What a method did to the model: parameters, multiply-accumulates, weight sparsity, and
+how small the artifact gets once compressed (the only size unstructured sparsity buys on a
+dense runtime)."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import torch
+
+COMPRESS_LEVEL = 6       # gzip's default
+CHUNK = 1 << 20
+
+
+def _weights(module: torch.nn.Module):
+    for layer in module.modules():
+        if isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+                              torch.nn.Linear)):
+            yield layer.weight
+
+
+def weight_sparsity(module: torch.nn.Module) -> float | None:
+    """Fraction of exactly-zero weights over conv and linear layers."""
+    zeros = total = 0
+    for weight in _weights(module):
+        zeros += int((weight == 0).sum())
+        total += weight.numel()
+    return zeros / total if total else None
+
+
+def params_and_macs(module: torch.nn.Module, example: torch.Tensor) -> tuple[int, int | None]:
+    params = sum(p.numel() for p in module.parameters())
+    try:
+        import torch_pruning as tp
+        macs, _ = tp.utils.count_ops_and_params(module, example)
+        return params, int(macs)
+    except Exception:  # noqa: BLE001 - a model the counter cannot trace still has params
+        return params, None
+
+
+def compressed_size(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        packer = zlib.compressobj(COMPRESS_LEVEL)
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                total += len(packer.compress(chunk))
+        total += len(packer.flush())
+    return total
+
+
+def model_stats(module: torch.nn.Module, example: torch.Tensor) -> dict:
+    params, macs = params_and_macs(module, example)
+    sparsity = weight_sparsity(module)
+    return {"params": params, "macs": macs,
+            "sparsity": round(sparsity, 6) if sparsity is not None else None}
