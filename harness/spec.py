@@ -184,7 +184,7 @@ class NasMethod(Strict):
     format: FormatName = "onnx"
     space: NasSpace = NasSpace()
     trials: int = Field(default=12, ge=2, le=1000)
-    train: TrainSpec = TrainSpec(epochs=3, lr=3e-3)
+    train: TrainSpec = TrainSpec(epochs=5, lr=1e-2)
     pareto_size: int = Field(default=3, ge=1, le=16)
     seed: int = Field(default=0, ge=0)
     member: int = Field(default=0, ge=0, le=16)  # set by expansion: which Pareto member

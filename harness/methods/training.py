@@ -96,9 +96,35 @@ def train(module: torch.nn.Module, data, spec, *, teacher: torch.nn.Module | Non
                 total += value
                 batches += 1
             losses.append(round(total / max(batches, 1), 5))
+        if spec.epochs:
+            refresh_batchnorm(module, x)
         module.eval()
     return {"epochs": spec.epochs, "final_loss": losses[-1] if losses else None,
             "loss_per_epoch": losses, "seconds": round(time.perf_counter() - started, 2)}
+
+
+BN_REFRESH_SAMPLES = 512
+
+
+@torch.no_grad()
+def refresh_batchnorm(module: torch.nn.Module, x: torch.Tensor, batch: int = 64) -> None:
+    """Re-estimate BatchNorm statistics for the final weights (cumulative average over up
+    to BN_REFRESH_SAMPLES training inputs). After a short run the running averages still
+    mix in the early weights' statistics, and eval-mode accuracy lags far behind the loss
+    (measured: 5 epochs, loss 0.48, val top-1 0.43 before the refresh)."""
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+           and m.track_running_stats]
+    if not bns:
+        return
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    module.train()
+    for i in range(0, min(len(x), BN_REFRESH_SAMPLES), batch):
+        module(x[i:i + batch])
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
 
 
 @torch.no_grad()
