@@ -116,20 +116,85 @@ def apply_model_steps(module: torch.nn.Module, steps, ctx) -> tuple[torch.nn.Mod
     return module, report
 
 
+def _method_code_digest(steps) -> str:
+    """Source of the method functions a chain uses: a change to one retrains its variants."""
+    import importlib
+    import inspect
+
+    from harness.methods import METHODS
+
+    h = hashlib.sha256()
+    for kind in sorted({s.kind for s in steps}):
+        entry = METHODS[kind]
+        if entry.function:
+            module = importlib.import_module(entry.function.partition(":")[0])
+            h.update(inspect.getsource(module).encode())
+    return h.hexdigest()[:16]
+
+
+def derived_model(loaded, steps, ctx) -> tuple[torch.nn.Module, dict]:
+    """The model-level steps' result, built once per (weights, steps, dataset, method code)
+    and reused by every format of the variant: training (QAT, fine-tuning, distillation,
+    search) is the slow part of a build. The cache holds pickled modules (pruned models no
+    longer fit their class's constructor); it is written and read only by this harness."""
+    import fcntl
+
+    model_steps = [s for s in steps if _is_model_level(s)]
+    if all(s.kind == "baseline" for s in model_steps):
+        return apply_model_steps(loaded.module, model_steps, ctx)
+    blob = json.dumps({"weights": loaded.weights_digest, "steps": [_step_config(s)
+                       for s in model_steps], "dataset": ctx.dataset.name,
+                       "input_shape": list(ctx.input_shape), "torch": torch.__version__,
+                       "code": _method_code_digest(model_steps), "layout": BUILD_LAYOUT_VERSION},
+                      sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:20]
+    folder = Path(ctx.cache_dir) / "derived"
+    folder.mkdir(parents=True, exist_ok=True)
+    path, meta = folder / f"{key}.pt", folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file() and meta.is_file():
+            try:
+                module = torch.load(path, map_location="cpu", weights_only=False)
+                return module.eval(), json.loads(meta.read_text())
+            except Exception:  # noqa: BLE001 - a corrupt entry is rebuilt
+                pass
+        module, report = apply_model_steps(loaded.module, model_steps, ctx)
+        try:
+            torch.save(module, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+            meta.write_text(json.dumps(report))
+        except Exception:  # noqa: BLE001 - a module that cannot be pickled is rebuilt each time
+            path.with_suffix(".tmp").unlink(missing_ok=True)
+    return module, report
+
+
+def _is_model_level(step) -> bool:
+    from harness.methods import METHODS
+    return METHODS[step.kind].level == "model"
+
+
 def build_variant(request: VariantRequest) -> dict:
     from harness.data import load_dataset
+    from harness.models import load_model
+
+    loaded = load_model(request.model, Path(request.base_dir), Path(request.cache_dir))
+    dataset = load_dataset(request.model.dataset, loaded.input_shape)
+    return build_loaded(request, loaded, dataset)
+
+
+def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
+    """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
+    the sweep's build node and the Python API (harness.api) both come through here."""
     from harness.formats import FORMATS
     from harness.methods import METHODS, precision_of
     from harness.methods.context import BuildContext
     from harness.methods.model_stats import compressed_size, model_stats
-    from harness.models import load_model
     from harness.parity import check_parity
 
     torch.set_num_threads(BUILD_THREADS)
     cache = Path(request.cache_dir)
     plugin = FORMATS[request.format]
-    loaded = load_model(request.model, Path(request.base_dir), cache)
-    dataset = load_dataset(request.model.dataset, loaded.input_shape)
     pack_path, pack = _eval_pack(loaded, dataset, cache)
     key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options)
     folder = cache / "variants" / key
@@ -144,7 +209,7 @@ def build_variant(request: VariantRequest) -> dict:
                       "eval_pack": pack}
 
     started = time.perf_counter()
-    module, method_report = apply_model_steps(loaded.module, request.steps, BuildContext(
+    module, method_report = derived_model(loaded, request.steps, BuildContext(
         dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
         model_name=request.model.name, threads=BUILD_THREADS,
         latency_service=request.latency_service))
