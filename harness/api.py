@@ -1,0 +1,309 @@
+"""Python API: optimize and benchmark one model from a script or a notebook.
+
+    from harness.api import ModelOptimizer
+    opt = ModelOptimizer("builtin:digits_cnn")              # or any torch.nn.Module
+    int8 = opt.quantize(method="static", calibration_data=calib_x)
+    slim = opt.prune(sparsity=0.3, method="channel", train_data=(x, y))
+    rows = opt.benchmark(models=[opt.convert_to_onnx(), int8], test_data=(test_x, test_y))
+
+The same code paths as `harness sweep`: the method registry (harness.methods), the build
+node's variant builder with its content-addressed cache and parity check (harness.build),
+and the agent's worker process for measurements (agents.launcher)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from harness.spec import MeasureSpec, Strict
+
+DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+Data = np.ndarray | torch.Tensor | tuple
+
+
+class UnavailableError(RuntimeError):
+    """What was asked needs a toolchain or device this host does not have."""
+
+
+class OptimizerConfig(Strict):
+    input_shape: list[int] | None = Field(default=None, min_length=1, max_length=4)
+    cache_dir: str = str(DEFAULT_CACHE)
+    device: Literal["intel-cpu", "nvidia-gpu", "arm-edge"] = "intel-cpu"
+    measure: MeasureSpec = MeasureSpec(batch_sizes=[1], warmup_s=0.3, min_iterations=30,
+                                       min_seconds=1.0, max_seconds=5.0, timeout_s=300)
+
+
+@dataclass
+class Variant:
+    """A built artifact (its build manifest: path, format, precision, size, parity, ...)."""
+    manifest: dict
+
+    @property
+    def path(self) -> Path:
+        return Path(self.manifest["artifact_path"])
+
+    def __getattr__(self, name):
+        try:
+            return self.manifest[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _arrays(data: Data | None, what: str, labelled: bool = False):
+    """(x, y) from x, (x, y) or tensors; clear errors on empty or unlabelled data."""
+    if data is None:
+        raise ValueError(f"{what}: no data given")
+    x, y = (data if isinstance(data, tuple) else (data, None))
+    x = np.ascontiguousarray(x.detach().cpu().numpy() if torch.is_tensor(x) else x,
+                             dtype=np.float32)
+    if y is not None:
+        y = np.asarray(y.detach().cpu().numpy() if torch.is_tensor(y) else y, dtype=np.int64)
+    if len(x) == 0:
+        raise ValueError(f"{what}: zero samples (allowed: at least 1)")
+    if labelled and y is None:
+        raise ValueError(f"{what}: labels are needed, pass (inputs, labels)")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels")
+    return x, y
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+class ModelOptimizer:
+    def __init__(self, model: torch.nn.Module | str, config: OptimizerConfig | dict | None = None):
+        from harness.models import LoadedModel, load_model, weights_digest
+        from harness.spec import ModelSpec
+
+        self.config = (config if isinstance(config, OptimizerConfig)
+                       else OptimizerConfig.model_validate(config or {}))
+        self.cache_dir = Path(self.config.cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(model, str):
+            spec = ModelSpec(name="model", source=model, input_shape=self.config.input_shape,
+                             dataset="digits" if model.startswith("builtin:") else "synthetic")
+            loaded = load_model(spec, Path.cwd(), self.cache_dir)
+        else:
+            if self.config.input_shape is None:
+                raise ValueError("config.input_shape is required for a torch.nn.Module "
+                                 "(e.g. [3, 224, 224])")
+            module = copy.deepcopy(model).eval()
+            loaded = LoadedModel(name=type(model).__name__, module=module,
+                                 input_shape=tuple(self.config.input_shape),
+                                 weights_digest=weights_digest(module),
+                                 info={"source": f"python:{type(model).__name__}"})
+        self.source = loaded                  # the fp32 model every result is compared with
+        self.model = loaded.module            # the current model: prune/distill replace it
+
+    # building ---------------------------------------------------------------------------
+    def _dataset(self, calib_x=None, train=None, test=None):
+        from harness.data import Dataset
+        from harness.data.synthetic import load_synthetic_dataset
+
+        synthetic = load_synthetic_dataset(self.source.input_shape)
+        train_x, train_y = train if train is not None else (None, None)
+        test_x, test_y = test if test is not None else (synthetic.test_x, None)
+        calib = calib_x if calib_x is not None else (train_x if train_x is not None
+                                                     else synthetic.calib_x)
+        name = f"api-{_digest(calib, train_x, train_y, test_x, test_y)}"
+        return Dataset(name=name, input_shape=self.source.input_shape, train_x=train_x,
+                       train_y=train_y, calib_x=calib, test_x=test_x, test_y=test_y)
+
+    def _loaded(self):
+        from harness.models import LoadedModel, weights_digest
+
+        if self.model is self.source.module:
+            return self.source
+        return LoadedModel(name=self.source.name, module=self.model,
+                           input_shape=self.source.input_shape,
+                           weights_digest=weights_digest(self.model), info=self.source.info)
+
+    def _build(self, step, fmt: str, dataset) -> Variant:
+        from harness.build import VariantRequest, build_loaded
+        from harness.compat import skip_reason
+        from harness.spec import ModelSpec
+
+        reason = skip_reason([step], fmt, self.config.device)
+        if reason:
+            raise UnavailableError(reason)
+        spec = ModelSpec.model_construct(name=self.source.name,
+                                         source=self.source.info.get("source", "python"),
+                                         weights=None, input_shape=list(self.source.input_shape),
+                                         dataset=dataset.name)
+        request = VariantRequest(model=spec, method=step.name, steps=(step,), format=fmt,
+                                 base_dir=str(Path.cwd()), cache_dir=str(self.cache_dir))
+        return Variant(build_loaded(request, self._loaded(), dataset))
+
+    def _apply(self, step, dataset) -> torch.nn.Module:
+        from harness.build import apply_model_steps
+        from harness.methods.context import BuildContext
+
+        ctx = BuildContext(dataset=dataset, cache_dir=self.cache_dir,
+                           input_shape=self.source.input_shape, model_name=self.source.name)
+        module, report = apply_model_steps(self.model, [step], ctx)
+        self.last_report = report.get(step.name, {})
+        return module
+
+    def quantize(self, method: Literal["dynamic", "static", "qat", "fp16", "bf16"] = "static",
+                 calibration_data: Data | None = None, *, format: str = "onnx",
+                 calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax",
+                 symmetric: bool = True, per_channel: bool = True,
+                 train_data: Data | None = None, epochs: int = 2) -> Variant:
+        """An int8 (or fp16/bf16) artifact of the current model in `format`."""
+        from harness.spec import CastMethod, QatMethod, QuantizeMethod, TrainSpec
+
+        scheme = {"symmetric": symmetric, "per_channel": per_channel}
+        if method in ("fp16", "bf16"):
+            return self._build(CastMethod(name=method, kind="cast", dtype=method), format,
+                               self._dataset())
+        if method == "dynamic":
+            step = QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic",
+                                  scheme=scheme)
+            return self._build(step, format, self._dataset())
+        calib_x, _ = _arrays(calibration_data, "calibration_data")
+        calibration = {"samples": len(calib_x), "method": calibration_method}
+        if method == "static":
+            step = QuantizeMethod(name="int8", kind="quantize", mode="static",
+                                  calibration=calibration, scheme=scheme)
+            return self._build(step, format, self._dataset(calib_x=calib_x))
+        if method == "qat":
+            train = _arrays(train_data, "train_data", labelled=True)
+            step = QatMethod(name="qat", kind="qat", calibration=calibration, scheme=scheme,
+                             train=TrainSpec(epochs=epochs, lr=1e-4))
+            return self._build(step, format, self._dataset(calib_x=calib_x, train=train))
+        raise ValueError(f"method {method!r} (allowed: dynamic, static, qat, fp16, bf16)")
+
+    def prune(self, sparsity: float, method: Literal["channel", "unstructured"] = "channel", *,
+              importance: Literal["l1", "l2", "taylor"] = "l1",
+              scope: Literal["layer", "global"] = "global", steps: int = 1,
+              train_data: Data | None = None, finetune_epochs: int = 2,
+              lr: float = 1e-3) -> torch.nn.Module:
+        """Prune the current model (fine-tuned on train_data when given); it becomes the
+        current model, so a later quantize() gives the chain prune -> int8."""
+        from harness.spec import PruneMethod, TrainSpec
+
+        train = _arrays(train_data, "train_data", labelled=True) if train_data is not None \
+            else None
+        finetune = TrainSpec(epochs=finetune_epochs, lr=lr) if train is not None else None
+        step = PruneMethod(name=f"prune{int(sparsity * 100)}", kind="prune", structure=method,
+                           sparsity=sparsity, importance=importance, scope=scope, steps=steps,
+                           finetune=finetune)
+        self.model = self._apply(step, self._dataset(train=train))
+        return self.model
+
+    def distill(self, teacher: torch.nn.Module | None, student: torch.nn.Module | str | float,
+                train_data: Data, *, alpha: float = 0.7, temperature: float = 4.0,
+                epochs: int = 10, lr: float = 2e-3) -> torch.nn.Module:
+        """Train `student` (a module, a source such as 'builtin:digits_cnn_small', or a width
+        factor of the teacher) from `teacher` (None: the current model); it becomes the
+        current model. self.last_report holds teacher / distilled / student-alone top-1."""
+        from harness.spec import DistillMethod, TrainSpec
+
+        train = _arrays(train_data, "train_data", labelled=True)
+        if isinstance(student, torch.nn.Module):
+            student_spec, module = {"source": "module:harness.api:_given_student"}, student
+        elif isinstance(student, str):
+            student_spec, module = {"source": student}, None
+        else:
+            student_spec, module = {"width": float(student)}, None
+        step = DistillMethod(name="distill", kind="distill", student=student_spec, alpha=alpha,
+                             temperature=temperature, train=TrainSpec(epochs=epochs, lr=lr))
+        if teacher is not None:
+            self.model = copy.deepcopy(teacher).eval()
+        token = _GIVEN_STUDENT.set(module)
+        try:
+            self.model = self._apply(step, self._dataset(train=train))
+        finally:
+            _GIVEN_STUDENT.reset(token)
+        return self.model
+
+    # converting -------------------------------------------------------------------------
+    def convert_to_onnx(self, model: torch.nn.Module | None = None) -> Variant:
+        """An fp32 ONNX artifact (opset 18, checked, parity against its torch source)."""
+        from harness.spec import BaselineMethod
+
+        if model is not None:
+            self.model = copy.deepcopy(model).eval()
+        return self._build(BaselineMethod(name="fp32", kind="baseline"), "onnx",
+                           self._dataset())
+
+    def convert_to_tensorrt(self, onnx_model: Variant | str | Path | None = None,
+                            precision: Literal["fp32", "fp16", "int8"] = "fp16") -> Variant:
+        """A serialized TensorRT engine; UnavailableError where TensorRT or a GPU is missing."""
+        from harness.formats import FORMATS
+
+        reason = FORMATS["tensorrt"].unavailable()
+        if reason:
+            raise UnavailableError(f"convert_to_tensorrt: {reason}")
+        from harness.spec import BaselineMethod, CastMethod, QuantizeMethod
+
+        step = {"fp32": BaselineMethod(name="fp32", kind="baseline"),
+                "fp16": CastMethod(name="fp16", kind="cast", dtype="fp16"),
+                "int8": QuantizeMethod(name="int8", kind="quantize", mode="static",
+                                       scheme={"symmetric": True,
+                                               "activation_dtype": "int8"})}[precision]
+        return self._build(step, "tensorrt", self._dataset())
+
+    # measuring --------------------------------------------------------------------------
+    def benchmark(self, models: Sequence[Variant] | None = None, test_data: Data | None = None,
+                  *, batch_sizes: Sequence[int] | None = None) -> list[dict]:
+        """Measure each variant in a fresh agent worker process, as a sweep does: latency
+        (p50/p90/p99, CI, stop reason), memory, accuracy on labelled test_data, fidelity to
+        the fp32 source. Returns one row per (variant, batch size)."""
+        from agents.launcher import run_cell
+        from harness.build import _eval_pack
+
+        models = list(models) if models is not None else [self.convert_to_onnx()]
+        test = _arrays(test_data, "test_data") if test_data is not None else None
+        dataset = self._dataset(test=test)
+        _, pack = _eval_pack(self.source, dataset, self.cache_dir)
+        measure = self.config.measure.model_dump()
+        if batch_sizes:
+            measure["batch_sizes"] = list(batch_sizes)
+        rows = []
+        for variant in models:
+            if not isinstance(variant, Variant):
+                raise TypeError(f"benchmark takes the Variants that quantize/convert_to_* "
+                                f"return, not {type(variant).__name__}")
+            m = variant.manifest
+            cell = {"cell_id": f"api/{m['method']}/{m['format']}/{self.config.device}",
+                    "device": self.config.device, "runtime": m["runtime"],
+                    "precision": m["precision"],
+                    "artifact": {"path": m["artifact_path"], "sha256": m["sha256"],
+                                 "companions": m.get("companions", [])},
+                    "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
+                    "measure": measure}
+            result = run_cell(cell, measure["timeout_s"])
+            base = {"method": m["method"], "format": m["format"], "precision": m["precision"],
+                    "size_bytes": m["size_bytes"], "status": result.get("status"),
+                    "error": result.get("error")}
+            for row in result.get("measurements", []) or [{}]:
+                rows.append(base | {k: v for k, v in row.items() if k != "samples_ms"})
+        return rows
+
+
+# A student module handed to distill(): the distill method loads students by source, so the
+# API names this factory, which returns the module given for the current call.
+import contextvars  # noqa: E402 - kept beside its only use
+
+_GIVEN_STUDENT: contextvars.ContextVar = contextvars.ContextVar("given_student", default=None)
+
+
+def _given_student() -> torch.nn.Module:
+    module = _GIVEN_STUDENT.get()
+    if module is None:
+        raise ValueError("module:harness.api:_given_student is only for ModelOptimizer.distill")
+    return copy.deepcopy(module)
