@@ -1,24 +1,68 @@
-"""What device kinds this host has, and a fingerprint of each for the results database.
+"""What device kinds this host has, what they can do, and a fingerprint of each for the
+results database.
 
-No Ray and no DuckDB here: a device that cannot run Ray can still be measured."""
+No Ray and no DuckDB here: a device that cannot run Ray can still be measured. Everything
+that is absent comes with the reason it is absent (`harness doctor` prints them)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import os
 import platform
 import socket
 from functools import lru_cache
+from pathlib import Path
+
+DEVICE_KINDS = ("intel-cpu", "nvidia-gpu", "arm-edge")
+# Set on an agent started with `harness agent start --as KIND`: the kind is advertised
+# without the hardware, and every measurement from it is recorded as emulated.
+EMULATED_ENV = "HARNESS_EMULATED_KIND"
+
+# ISA features that decide which kernels a runtime can use (int8 dot products, bf16, AMX).
+X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
+             "amx_int8", "amx_bf16", "amx_fp16")
+ARM_FLAGS = ("asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2")
+
+# runtime name (agents.runtimes) -> the Python package it needs
+RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch",
+                    "litert": "ai_edge_litert", "tensorrt": "tensorrt"}
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Hardware", "Model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo():
+        if line.startswith(("model name", "Hardware", "Model")):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The ISA features of interest this CPU reports (x86 'flags', aarch64 'Features')."""
+    for line in _cpuinfo():
+        if line.startswith(("flags", "Features")):
+            have = set(line.split(":", 1)[1].split())
+            wanted = X86_FLAGS if line.startswith("flags") else ARM_FLAGS
+            return [f for f in wanted if f in have]
+    return []
+
+
+def board_model() -> str | None:
+    """The board an ARM system runs on (e.g. 'NVIDIA Jetson Orin Nano', 'Raspberry Pi 5'),
+    where the device tree tells it."""
+    for path in ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model"):
+        try:
+            return Path(path).read_text(errors="replace").strip("\0\n ") or None
+        except OSError:
+            continue
+    return None
 
 
 def nvidia_gpus() -> tuple[list[dict], str | None]:
@@ -26,11 +70,11 @@ def nvidia_gpus() -> tuple[list[dict], str | None]:
     try:
         import pynvml
     except ImportError:
-        return [], "nvidia-ml-py is not installed"
+        return [], "nvidia-ml-py (pynvml) is not installed"
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
-        return [], f"NVML unavailable: {exc}"
+        return [], f"NVML unavailable: {exc} (no NVIDIA driver on this host)"
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         gpus = []
@@ -38,13 +82,41 @@ def nvidia_gpus() -> tuple[list[dict], str | None]:
             handle = pynvml.nvmlDeviceGetHandleByIndex(i)
             mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
             gpus.append({"index": i, "name": pynvml.nvmlDeviceGetName(handle),
-                         "memory_mb": mem.total // 2**20, "driver": driver})
+                         "memory_mb": mem.total // 2**20, "driver": driver,
+                         "energy_counter": _nvml_energy_supported(pynvml, handle)})
         return gpus, None if gpus else "NVML found no GPU"
     finally:
         pynvml.nvmlShutdown()
 
 
-def detect_kinds() -> list[str]:
+def _nvml_energy_supported(pynvml, handle) -> str | None:
+    """None when the total-energy counter reads, else why not (Volta and newer have it)."""
+    try:
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        return None
+    except pynvml.NVMLError as exc:
+        return f"nvmlDeviceGetTotalEnergyConsumption: {exc}"
+
+
+def openvino_devices() -> tuple[list[dict], str | None]:
+    """OpenVINO's view of this host's Intel devices (CPU, and GPU / NPU where present)."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        return [], f"openvino does not import: {exc}"
+    core = ov.Core()
+    devices = []
+    for name in core.available_devices:
+        try:
+            full = core.get_property(name, "FULL_DEVICE_NAME")
+        except RuntimeError:
+            full = name
+        devices.append({"device": name, "name": str(full)})
+    return devices, None
+
+
+def host_kinds() -> list[str]:
+    """The device kinds this host's hardware has (no emulation)."""
     kinds = []
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64"):
@@ -56,11 +128,102 @@ def detect_kinds() -> list[str]:
     return kinds
 
 
+def detect_kinds() -> list[str]:
+    emulated = os.environ.get(EMULATED_ENV)
+    return [emulated] if emulated else host_kinds()
+
+
+def runtime_status(name: str) -> dict:
+    """Whether a runtime's package imports here: {'version': ...} or {'reason': ...}."""
+    package = RUNTIME_PACKAGES[name]
+    try:
+        module = importlib.import_module(package)
+    except Exception as exc:  # noqa: BLE001 - a broken install is a reason, not a crash
+        try:
+            installed = importlib.metadata.version(package.replace("_", "-"))
+            return {"reason": f"{package} {installed} is installed but does not import: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+        except importlib.metadata.PackageNotFoundError:
+            return {"reason": f"the {package} package is not installed"}
+    version = getattr(module, "__version__", None) or getattr(module, "get_version",
+                                                              lambda: None)()
+    if version is None:
+        try:
+            version = importlib.metadata.version(package.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+    return {"version": str(version)}
+
+
+def torch_cuda_status() -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {"reason": "torch is not installed"}
+    if not torch.cuda.is_available():
+        built = torch.version.cuda
+        return {"reason": f"torch {torch.__version__} (CUDA build {built or 'none'}) sees no "
+                          f"CUDA device"}
+    return {"version": f"torch {torch.__version__}, CUDA {torch.version.cuda}",
+            "device": torch.cuda.get_device_name(0)}
+
+
+def runtimes() -> dict[str, dict]:
+    found = {name: runtime_status(name) for name in RUNTIME_PACKAGES}
+    found["torch-cuda"] = torch_cuda_status()
+    return found
+
+
+def energy_sensors(gpus: list[dict], gpu_reason: str | None) -> dict[str, dict]:
+    """Every energy counter the agents could read, or why not."""
+    from agents.probes.energy import find_cpu_energy_counter
+
+    counter, reason = find_cpu_energy_counter()
+    sensors = {"rapl": {"name": counter.name} if counter else {"reason": reason}}
+    if gpus:
+        missing = [g["energy_counter"] for g in gpus if g["energy_counter"]]
+        sensors["nvml-energy"] = ({"reason": missing[0]} if missing else
+                                  {"name": "nvml:total_energy_consumption"})
+    else:
+        sensors["nvml-energy"] = {"reason": gpu_reason or "no NVIDIA GPU"}
+    rails = sorted(str(p) for p in Path("/sys/class/hwmon").glob("hwmon*/power*_input"))
+    sensors["hwmon-power"] = ({"name": ", ".join(rails[:4])} if rails else
+                              {"reason": "no power*_input under /sys/class/hwmon (no INA or "
+                                         "board power rails exposed)"})
+    return sensors
+
+
+def host_report(as_kind: str | None = None) -> dict:
+    """Everything `harness doctor` prints and `harness agent start` advertises."""
+    gpus, gpu_reason = nvidia_gpus()
+    ov_devices, ov_reason = openvino_devices()
+    hardware = host_kinds()
+    report = {"host": socket.gethostname(), "machine": platform.machine(),
+              "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "board": board_model(),
+              "gpus": gpus, "gpu_reason": gpu_reason,
+              "openvino_devices": ov_devices, "openvino_reason": ov_reason,
+              "hardware_kinds": hardware, "kinds": [as_kind] if as_kind else hardware,
+              "emulated": bool(as_kind and as_kind not in hardware),
+              "runtimes": runtimes(), "sensors": energy_sensors(gpus, gpu_reason)}
+    report["missing_kinds"] = {kind: _why_not(kind, report) for kind in DEVICE_KINDS
+                               if kind not in hardware}
+    return report
+
+
+def _why_not(kind: str, report: dict) -> str:
+    if kind == "nvidia-gpu":
+        return report["gpu_reason"] or "no NVIDIA GPU"
+    if kind == "arm-edge":
+        return f"this CPU is {report['machine']}, not aarch64"
+    return f"this CPU is {report['machine']}, not x86-64"
+
+
 def fingerprint(kind: str) -> dict:
     """Identity of the device a measurement ran on, as stored in the devices table."""
     host = socket.gethostname()
+    emulated = os.environ.get(EMULATED_ENV) == kind and kind not in host_kinds()
     info = {"kind": kind, "host": host, "cpu_model": cpu_model(), "gpu_name": None,
-            "driver": None, "name": cpu_model()}
+            "driver": None, "name": board_model() or cpu_model(), "emulated": emulated}
     if kind == "nvidia-gpu":
         gpus, _ = nvidia_gpus()
         if gpus:

@@ -18,6 +18,9 @@ import psutil
 
 LOG_TAIL_CHARS = 2000
 POLL_S = 0.05  # how often the watchdog checks the worker's exit, clock and memory
+# With no memory_limit_mb in the matrix, a worker may use this share of the memory that was
+# available when it started: a runaway runtime costs its cell, not the agent host.
+DEFAULT_MEMORY_SHARE = 0.8
 
 
 def _tail(path: Path) -> str:
@@ -32,7 +35,17 @@ def _env(threads: int) -> dict:
     # Keep every thread pool in the worker at the matrix's thread count.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
+    env["HARNESS_PARENT_PID"] = str(os.getpid())  # the worker exits if this process dies
     return env
+
+
+def memory_limit_mb(measure: dict) -> tuple[float, str]:
+    """The RSS limit for a worker, and where it comes from."""
+    if measure.get("memory_limit_mb"):
+        return float(measure["memory_limit_mb"]), "the matrix's memory_limit_mb"
+    available = psutil.virtual_memory().available / 2**20
+    return DEFAULT_MEMORY_SHARE * available, (f"{DEFAULT_MEMORY_SHARE:.0%} of the memory "
+                                              "available when the cell started")
 
 
 def _tree_rss_mb(proc: psutil.Process) -> float:
@@ -80,7 +93,7 @@ def run_cell(cell: dict, timeout_s: float) -> dict:
                 [sys.executable, "-m", "agents.worker", str(cell_file), "--out", str(out_file)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=_env(cell["measure"]["threads"]))
-            limit = cell["measure"].get("memory_limit_mb")
+            limit, limit_source = memory_limit_mb(cell["measure"])
             code, killed, peak = _watch(proc, timeout_s, limit)
             if killed == "timeout":
                 return {"status": "timeout", "wall_s": time.time() - started,
@@ -88,8 +101,9 @@ def run_cell(cell: dict, timeout_s: float) -> dict:
                                  f"{_tail(log_file)}"}
             if killed == "memory":
                 return {"status": "failed", "wall_s": time.time() - started,
-                        "error": f"exceeded the memory limit of {limit:.0f} MB (RSS reached "
-                                 f"{peak:.0f} MB); killed. Log tail:\n{_tail(log_file)}"}
+                        "error": f"exceeded the memory limit of {limit:.0f} MB ({limit_source}; "
+                                 f"RSS reached {peak:.0f} MB); killed. Log tail:\n"
+                                 f"{_tail(log_file)}"}
         wall = time.time() - started
         if out_file.is_file():
             result = json.loads(out_file.read_text())

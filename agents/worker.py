@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -49,10 +50,39 @@ def _normal_priority() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
+PARENT_ENV = "HARNESS_PARENT_PID"
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent() -> None:
+    """The launcher runs the worker in its own session (so a timeout kills the whole group);
+    if the launcher dies (its Ray node was killed), the worker must not outlive it."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdigit():
+        return
+
+    def watch():
+        while True:
+            if os.getppid() != int(parent):
+                os._exit(70)
+            time.sleep(PARENT_CHECK_S)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _energy_counter(device: str):
+    if device == "nvidia-gpu":
+        from agents.probes.gpu import find_gpu_energy_counter
+        return find_gpu_energy_counter()
+    from agents.probes.energy import find_cpu_energy_counter
+    return find_cpu_energy_counter()
+
+
 def measure_cell(cell: dict) -> dict:
     from agents.devices import fingerprint
     from agents.probes.accuracy import evaluate
-    from agents.probes.energy import energy_summary, find_cpu_energy_counter
+    from agents.faults import inject
+    from agents.probes.energy import energy_summary
     from agents.probes.latency import time_calls
     from agents.probes.memory import RssSampler
     from agents.probes.stats import summarize
@@ -63,29 +93,38 @@ def measure_cell(cell: dict) -> dict:
     pack = np.load(_verified(cell["eval_pack"], "eval pack"))
     test_x = pack["test_x"]
     labels = pack["test_y"] if "test_y" in pack.files else None
-    counter, energy_reason = find_cpu_energy_counter() if cell["device"] != "nvidia-gpu" else (
-        None, "NVML energy is measured by the GPU agent")
+    counter, energy_reason = _energy_counter(cell["device"])
 
     result: dict = {"device": fingerprint(cell["device"]), "measurements": [],
                     "niceness": _normal_priority(),
                     "artifact_size_bytes": artifact_size(artifact,
                                                          cell["artifact"].get("companions", ()))}
     runtime = runtime_module(cell["runtime"])
+    inject(cell["cell_id"])  # test hook: a no-op unless HARNESS_INJECT_FAULT names this cell
+    options = {"options": cell["runtime_options"]} if cell.get("runtime_options") else {}
     with RssSampler() as memory:
         started = time.perf_counter()
         session = runtime.open_session(artifact, threads=measure["threads"],
-                                       device=cell["device"], precision=cell["precision"])
+                                       device=cell["device"], precision=cell["precision"],
+                                       **options)
         session.run(_input_batch(test_x, 1))  # first call: lazy init belongs to load time
         result["load_ms"] = (time.perf_counter() - started) * 1000.0
         result["runtime"] = session.info
         result["rss_before_load_mb"] = memory.baseline_mb
         accuracy = evaluate(session.run, test_x, labels, pack["reference"]) if measure[
             "accuracy"] else {}
+        # A session may time its device's work itself (a GPU session synchronises the
+        # device); otherwise a call is one host end-to-end run.
+        includes = getattr(session, "latency_includes", LATENCY_INCLUDES)
         for batch_size in measure["batch_sizes"]:
             batch = _input_batch(test_x, batch_size)
+            call = (session.timed_call(batch) if hasattr(session, "timed_call")
+                    else lambda: session.run(batch))
+            if hasattr(session, "reset_device_peak"):
+                session.reset_device_peak()
             energy_start = counter.read_uj() if counter else None
             t0 = time.perf_counter()
-            run = time_calls(lambda: session.run(batch), warmup_s=measure["warmup_s"],
+            run = time_calls(call, warmup_s=measure["warmup_s"],
                              min_iterations=measure["min_iterations"],
                              min_seconds=measure["min_seconds"],
                              max_seconds=measure["max_seconds"],
@@ -94,11 +133,13 @@ def measure_cell(cell: dict) -> dict:
             row = summarize(run.samples_ms, batch_size) | accuracy
             row.update(batch_size=batch_size, threads=measure["threads"],
                        precision=session.precision, stop_reason=run.stop_reason,
-                       warmup_calls=run.warmup_calls, latency_includes=LATENCY_INCLUDES,
+                       warmup_calls=run.warmup_calls, latency_includes=includes,
                        peak_rss_mb=memory.peak_mb(),
                        rss_before_load_mb=memory.baseline_mb, niceness=result["niceness"],
                        samples_ms=run.samples_ms.tolist(),
                        load_ms=result["load_ms"])
+            if hasattr(session, "device_memory"):
+                row |= session.device_memory()
             if counter:
                 # The window includes warm-up calls; count them so the per-inference figure
                 # divides by every inference the energy paid for.
@@ -116,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cell", help="cell description (JSON file)")
     parser.add_argument("--out", required=True, help="where to write the result (JSON)")
     args = parser.parse_args(argv)
+    _exit_with_parent()
     cell = json.loads(Path(args.cell).read_text())
     try:
         result = measure_cell(cell)

@@ -199,6 +199,41 @@ def _cmd_cache_prune(args) -> int:
     return 0
 
 
+def _cmd_doctor(args) -> int:
+    from harness.doctor import run_doctor
+    return run_doctor(args.json, _console())
+
+
+def _cmd_agent_start(args) -> int:
+    from harness.agent import start_agent
+    return start_agent(address=args.address, head=args.head, as_kind=args.as_kind,
+                       build=args.build, name=args.name, port=args.port, node_ip=args.node_ip,
+                       num_cpus=args.num_cpus, dry_run=args.dry_run,
+                       out=lambda line: print(line, flush=True))
+
+
+def _cmd_agents(args) -> int:
+    from rich.table import Table
+
+    from harness.agent import list_agents
+
+    agents = list_agents(args.address)
+    if args.json:
+        print(json.dumps(agents, indent=2))
+        return 0
+    table = Table(title=f"{len(agents)} nodes at {args.address}")
+    for col in ("host", "kinds", "build", "emulated", "cpu model", "gpu", "runtimes",
+                "node id"):
+        table.add_column(col, overflow="fold")
+    for a in agents:
+        table.add_row(a["host"] or "", ", ".join(a["kinds"]) or "-", "yes" if a["build"] else "",
+                      "yes" if a["emulated"] else "", a["cpu_model"] or "", a["gpu_name"] or "",
+                      ", ".join(f"{k} {v}" for k, v in a["runtimes"].items()),
+                      a["node_id"][:12])
+    _console().print(table)
+    return 0
+
+
 def _nonnegative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -283,6 +318,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "(with --older-than-days: only those that are also old)")
     c.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
     c.set_defaults(func=_cmd_cache_prune)
+
+    p = sub.add_parser("doctor", help="device kinds, runtimes and energy sensors of this host, "
+                                      "and why any are missing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("agent", help="run this host as a device agent of a Ray cluster")
+    agent_sub = p.add_subparsers(dest="agent_command", required=True, parser_class=_Parser)
+    a = agent_sub.add_parser("start", help="start a Ray node (real `ray start`, in the "
+                                           "foreground until Ctrl-C) advertising this host's "
+                                           "devices")
+    a.add_argument("--address", help="HOST:PORT of the cluster's head to join")
+    a.add_argument("--head", action="store_true",
+                   help="start a new cluster here (the head is also a build node)")
+    a.add_argument("--as", dest="as_kind", metavar="KIND",
+                   help="advertise this device kind instead of the detected ones (testing); "
+                        "its measurements are stored as emulated")
+    a.add_argument("--build", action="store_true", help="also be a build node")
+    a.add_argument("--name", help="agent name stored as the device's host (default: hostname)")
+    a.add_argument("--port", type=int, default=6379, help="head's GCS port (default 6379)")
+    a.add_argument("--node-ip", help="address other nodes reach this one at (private network)")
+    a.add_argument("--num-cpus", type=int, help="CPUs Ray may schedule here (default: all)")
+    a.add_argument("--dry-run", action="store_true",
+                   help="print what would be advertised and the `ray start` command only")
+    a.set_defaults(func=_cmd_agent_start)
+
+    p = sub.add_parser("agents", help="list the agents (nodes) of a Ray cluster")
+    p.add_argument("--address", required=True, help="HOST:PORT of the cluster's head")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_agents)
     return parser
 
 

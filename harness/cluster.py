@@ -7,11 +7,18 @@ measurement never runs beside another measurement or a build on the same host.""
 from __future__ import annotations
 
 import os
+import socket
+import sys
+import threading
 from dataclasses import dataclass
+
+from harness.errors import InputError
 
 BUILD = "build"
 HOST_SLOT = "host_slot"
 EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
+PROBE_TIMEOUT_S = 5.0       # TCP check of --address before Ray is asked to connect
+CONNECT_TIMEOUT_S = 90.0    # ray.init to a reachable address must return within this
 
 
 def device_resource(kind: str) -> str:
@@ -22,6 +29,7 @@ def device_resource(kind: str) -> str:
 class ClusterInfo:
     address: str | None           # None: the embedded local node
     resources: dict[str, float]
+    nodes: int = 1                # alive nodes when the sweep started
 
     def has(self, resource: str) -> bool:
         return self.resources.get(resource, 0) >= 1
@@ -55,7 +63,7 @@ def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
     import ray
 
     if address:
-        ray.init(address=address, log_to_driver=False)
+        connect_driver(address)
     else:
         resources = {BUILD: 1, HOST_SLOT: 1} | {device_resource(k): 1 for k in device_kinds}
         # address="local": always a new node of our own, never a cluster some earlier
@@ -64,7 +72,81 @@ def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
                  include_dashboard=False,
                  log_to_driver=False, _node_ip_address="127.0.0.1",
                  object_store_memory=EMBEDDED_OBJECT_STORE_BYTES)
-    return ClusterInfo(address=address, resources=dict(ray.cluster_resources()))
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    return ClusterInfo(address=address, resources=dict(ray.cluster_resources()),
+                       nodes=len(alive))
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--address must be HOST:PORT (the head's GCS port, 6379 unless "
+                         f"changed), got {address!r}", field="--address")
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str) -> None:
+    """Fail in seconds, with a clear message, where nothing listens at `address`: ray.init
+    itself would retry for minutes."""
+    host, port = _split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise InputError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start "
+                         "one with `harness agent start --head` or check the address and "
+                         "firewall", field="--address") from None
+
+
+def connect_driver(address: str) -> None:
+    """Join the cluster at `address` as a driver (no resources of its own), bounded: a
+    reachable port that is not a Ray head ends the process after CONNECT_TIMEOUT_S."""
+    _ray_env()
+    probe(address)
+    _token_auth()
+    import ray
+
+    def give_up():
+        print(f"harness: error: {address} accepts connections but no Ray cluster answered "
+              f"within {CONNECT_TIMEOUT_S:.0f} s (is it a Ray head's GCS port? does this host "
+              "have the cluster's token?)", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    timer = threading.Timer(CONNECT_TIMEOUT_S, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as exc:  # AuthenticationError is a RuntimeError
+        raise InputError(f"could not join the Ray cluster at {address}: "
+                         f"{_first_line(exc)}. If the cluster uses token authentication "
+                         "(the default), this host needs its token in ~/.ray/auth_token, "
+                         "RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN", field="--address") from None
+    finally:
+        timer.cancel()
+
+
+def _first_line(exc: BaseException) -> str:
+    causes = [exc, exc.__cause__] if exc.__cause__ else [exc]
+    text = " / ".join(str(c).strip().splitlines()[-1] for c in causes if str(c).strip())
+    return text[:400] or type(exc).__name__
+
+
+def _token_auth() -> None:
+    """A driver joining a cluster speaks token authentication when this host has a token:
+    Ray does this by itself only for `ray start` and new local clusters. (Ray caches its
+    config at import, so its own helper, which re-reads it, is used.)"""
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def alive_resources() -> dict[str, float]:
+    import ray
+
+    return dict(ray.cluster_resources())
 
 
 def shutdown() -> None:

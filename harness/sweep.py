@@ -163,9 +163,11 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
               cache_dir: str = "results/cache", resume: str | None = None,
               console: Console | None = None) -> SweepResult:
     from agents.devices import detect_kinds
-    from harness.cluster import connect, shutdown
+    from harness.cluster import connect, probe, shutdown
 
     console = console or Console()
+    if address:
+        probe(address)  # a wrong address fails in seconds, before a run is recorded
     loaded = load_matrix(matrix_path)
     plan = expand(loaded)
     cache = _writable_folder(Path(cache_dir), "artifact cache")

@@ -19,7 +19,12 @@ class TorchSession:
             return self._module(torch.from_numpy(batch)).numpy()
 
 
-def open_session(path: str, *, threads: int, device: str, precision: str) -> TorchSession:
+def open_session(path: str, *, threads: int, device: str, precision: str,
+                 options: dict | None = None):
+    if device == "nvidia-gpu":  # same artifact, the GPU agent's session
+        from agents.runtimes.torch_cuda_rt import open_session as open_cuda
+        return open_cuda(path, threads=threads, device=device, precision=precision,
+                         options=options)
     if device not in ("intel-cpu", "arm-edge"):
-        raise ValueError(f"the torch CPU runtime does not run on {device}")
+        raise ValueError(f"the torch runtime does not run on {device}")
     return TorchSession(path, threads, precision)

@@ -40,7 +40,8 @@ def test_runnable_cells_and_reasons(tmp_path):
     runnable = {c.cell_id for c in plan.cells}
     assert runnable == {
         f"{m}/{meth}/{fmt}/intel-cpu" for m in ("digits-cnn", "r18")
-        for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"))}
+        for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"))
+    } | {f"{m}/fp32/torch/nvidia-gpu" for m in ("digits-cnn", "r18")}  # the torch CUDA agent
     reasons = {s.cell.cell_id: s.reason for s in plan.skipped}
     assert "tensorrt Python package is not installed" in reasons["r18/fp32/tensorrt/nvidia-gpu"]
     assert "no agent runtime on nvidia-gpu" in reasons["r18/fp32/onnx/nvidia-gpu"]

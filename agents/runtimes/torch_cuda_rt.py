@@ -1,0 +1,79 @@
+"""torch on an NVIDIA GPU: a torch.export program (.pt2) moved to CUDA, run in fp32, fp16 or
+bf16, eager or torch.compile'd (cell option `{"compile": true}`).
+
+Two timings: `run` is host end-to-end (numpy in, numpy out, transfers included); the
+latency loop uses `timed_call`, which keeps the input on the GPU and synchronises the device
+after every call, so each sample is the device's work, not the launch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+LATENCY_INCLUDES = ("device: input already on the GPU, forward + torch.cuda.synchronize(); "
+                    "no host transfers")
+
+
+def _to_cuda(program):
+    mover = getattr(getattr(torch.export, "passes", None), "move_to_device_pass", None)
+    if mover is not None:
+        return mover(program, "cuda").module()
+    return program.module().to("cuda")
+
+
+class TorchCudaSession:
+    latency_includes = LATENCY_INCLUDES
+
+    def __init__(self, path: str, precision: str, options: dict):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
+        if precision not in DTYPES:
+            raise ValueError(f"the torch CUDA runtime runs fp32, fp16 or bf16, not {precision}")
+        self.dtype = DTYPES[precision]
+        module = _to_cuda(torch.export.load(path)).to(self.dtype)
+        mode = "eager"
+        if options.get("compile"):
+            module = torch.compile(module, mode=options.get("compile_mode", "default"))
+            mode = f"torch.compile({options.get('compile_mode', 'default')})"
+        self._module = module
+        self.precision = precision
+        self.info = {"runtime": "torch-cuda", "version": torch.__version__,
+                     "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0),
+                     "mode": mode, "threads": torch.get_num_threads()}
+
+    def _input(self, batch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(batch).to("cuda", self.dtype)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self._module(self._input(batch)).float().cpu().numpy()
+
+    def timed_call(self, batch: np.ndarray):
+        x = self._input(batch)
+        module, sync = self._module, torch.cuda.synchronize
+
+        def call():
+            with torch.inference_mode():
+                module(x)
+            sync()
+        return call
+
+    def reset_device_peak(self) -> None:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+    def device_memory(self) -> dict:
+        from agents.probes.gpu import process_memory_mb
+
+        return {"peak_device_mem_mb": torch.cuda.max_memory_allocated() / 2**20,
+                "peak_device_reserved_mb": torch.cuda.max_memory_reserved() / 2**20,
+                "device_mem_nvml_mb": process_memory_mb()}
+
+
+def open_session(path: str, *, threads: int, device: str, precision: str,
+                 options: dict | None = None) -> TorchCudaSession:
+    if device != "nvidia-gpu":
+        raise ValueError(f"the torch CUDA runtime runs on nvidia-gpu, not {device}")
+    torch.set_num_threads(threads)
+    return TorchCudaSession(path, precision, options or {})
