@@ -64,3 +64,22 @@ def test_bad_flags_exit_2(args):
 def test_query_on_a_missing_database(tmp_path):
     out = run_cli("query", "select 1", "--db", str(tmp_path / "none.duckdb"))
     assert out.returncode == 2 and "no results database" in out.stderr
+
+
+def test_doctor_names_the_kinds_runtimes_and_sensors_and_why_not():
+    import platform
+
+    out = run_cli("doctor", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "intel-cpu" in report["hardware_kinds"]
+    assert "version" in report["runtimes"]["onnxruntime"]
+    for name, entry in report["runtimes"].items():
+        assert entry.get("version") or entry.get("reason"), name
+    for name, entry in report["sensors"].items():
+        assert entry.get("name") or entry.get("reason"), name
+    table = run_cli("doctor")
+    assert table.returncode == 0 and "runtimes" in table.stdout and "energy sensors" in table.stdout
+    for kind, reason in report["missing_kinds"].items():
+        assert kind in table.stdout
