@@ -16,10 +16,12 @@ LATENCY_INCLUDES = ("device: input already on the GPU, forward + torch.cuda.sync
 
 
 def _to_cuda(program):
-    mover = getattr(getattr(torch.export, "passes", None), "move_to_device_pass", None)
-    if mover is not None:
-        return mover(program, "cuda").module()
-    return program.module().to("cuda")
+    """Constants that export baked in for the CPU move too (torch >= 2.6 has the pass)."""
+    try:
+        from torch.export.passes import move_to_device_pass
+    except ImportError:
+        return program.module().to("cuda")
+    return move_to_device_pass(program, "cuda").module()
 
 
 class TorchCudaSession:
