@@ -35,3 +35,63 @@ def test_no_powercap_gives_a_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(energy, "POWERCAP", tmp_path / "missing")
     counter, reason = energy.find_cpu_energy_counter()
     assert counter is None and "powercap" in reason
+
+
+# A recorded RAPL package trace (uJ) from a 2-socket Xeon: 1 s idle at ~18 W, then 2 s of
+# inference at ~43 W, the counter wrapping at its max_energy_range_uj on the way.
+RANGE = 262_143_328_850
+IDLE_START, IDLE_END = RANGE - 30_000_000, RANGE - 12_000_000          # 18 J in 1 s
+RUN_START, RUN_END = RANGE - 12_000_000, 74_000_000                      # 86 J in 2 s, wrapped
+
+
+def test_idle_baseline_is_subtracted_from_a_wrapped_trace():
+    counter = energy.RaplCounter("rapl:test", Path("/nonexistent"), max_range_uj=RANGE)
+    idle_mw = counter.delta_uj(IDLE_START, IDLE_END) / 1000.0 / 1.0
+    assert idle_mw == pytest.approx(18_000.0)
+    s = energy.energy_summary(counter, RUN_START, RUN_END, seconds=2.0, inferences=1000,
+                              idle_mw=idle_mw, idle_window_s=1.0)
+    # 86 J gross - 18 W x 2 s idle = 50 J over 1000 inferences
+    assert s["energy_mj_per_inference"] == pytest.approx(50.0)
+    assert s["mean_power_mw"] == pytest.approx(43_000.0)
+    assert s["energy_idle_mw"] == pytest.approx(18_000.0) and "idle baseline" in s["energy_note"]
+
+
+def test_net_energy_never_goes_below_zero():
+    counter = energy.RaplCounter("rapl:test", Path("/nonexistent"), max_range_uj=RANGE)
+    s = energy.energy_summary(counter, 0, 1_000_000, seconds=1.0, inferences=10,
+                              idle_mw=5_000.0, idle_window_s=1.0)
+    assert s["energy_mj_per_inference"] == 0.0
+
+
+def test_power_rail_trace_integrates_by_trapezoids():
+    # (s, uW): an INA3221 rail ramping 1 W -> 3 W over 2 s, then flat for 1 s: 4 J + 3 J
+    trace = [(0.0, 1e6), (1.0, 2e6), (2.0, 3e6), (3.0, 3e6)]
+    assert energy.integrate_power(trace) == pytest.approx(7e6)
+
+
+def test_fake_hwmon_rails_prefer_an_energy_counter(tmp_path, monkeypatch):
+    ina = tmp_path / "hwmon0"
+    ina.mkdir()
+    (ina / "name").write_text("ina3221\n")
+    (ina / "power1_input").write_text("2500000\n")
+    (ina / "power1_label").write_text("VDD_IN\n")
+    monkeypatch.setattr(energy, "HWMON", tmp_path)
+    counter, reason = energy.find_board_energy_counter()
+    assert reason is None and counter.name == "hwmon:ina3221:VDD_IN"
+    first = counter.read_uj()
+    import time
+    time.sleep(0.05)
+    assert counter.read_uj() > first   # 2.5 W integrated over the sleep
+    counter.close()
+    pmic = tmp_path / "hwmon1"
+    pmic.mkdir()
+    (pmic / "name").write_text("rpi_pmic\n")
+    (pmic / "energy1_input").write_text("123\n")
+    counter, reason = energy.find_board_energy_counter()
+    assert isinstance(counter, energy.HwmonEnergyCounter) and counter.read_uj() == 123
+
+
+def test_no_hwmon_gives_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(energy, "HWMON", tmp_path / "missing")
+    counter, reason = energy.find_board_energy_counter()
+    assert counter is None and "hwmon" in reason
