@@ -140,9 +140,20 @@ def start_agent(*, address: str | None, head: bool, as_kind: str | None, build: 
     out("advertises " + ", ".join(f"{k}={v:g}" for k, v in spec.resources.items()))
     out("labels " + ", ".join(f"{k}={v}" for k, v in spec.labels.items()))
     out("$ " + shlex.join(cmd))
+    if head:
+        out(f"join other hosts with: harness agent start --address {_head_ip(node_ip)}:{port} "
+            "(copy this host's ~/.ray/auth_token to them first); sweep with --address "
+            f"{_head_ip(node_ip)}:{port}")
     if dry_run:
         return 0
     return _run_foreground(cmd, env, out)
+
+
+def _head_ip(node_ip: str | None) -> str:
+    if node_ip:
+        return node_ip
+    from ray.util import get_node_ip_address
+    return get_node_ip_address()
 
 
 def _run_foreground(cmd: list[str], env: dict, out) -> int:
