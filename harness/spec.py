@@ -297,6 +297,11 @@ class Matrix(Strict):
         for method in self.methods:
             self.steps(method.name)  # raises on dangling references and cycles
         self._check_chains_and_training()
+        for method in self.methods:
+            if isinstance(method, DistillMethod):
+                error = student_fit_error(method, self.models)
+                if error:
+                    raise ValueError(error)
         return self
 
     def _check_chains_and_training(self) -> None:
@@ -390,6 +395,26 @@ class Matrix(Strict):
 
 
 LABELLED_DATASETS = ("digits",)
+DATASET_CHANNELS = {"digits": 1}  # datasets that fix the input shape: its channel count
+
+
+def student_fit_error(method: DistillMethod, models: list[ModelSpec]) -> str | None:
+    """The part of "the student fits the teacher" that needs no model built: torchvision
+    classifiers take 3-channel images, so a torchvision student cannot learn from a model
+    whose inputs have another channel count. The rest (a builtin or module student's input
+    and output shapes) is checked when the student is built (harness.methods.distill)."""
+    source = method.student.source
+    if source is None or not source.startswith("torchvision:"):
+        return None
+    channels = {m.name: (m.input_shape[0] if m.input_shape else DATASET_CHANNELS.get(m.dataset))
+                for m in models if m.dataset in LABELLED_DATASETS}
+    if not channels or any(c in (None, 3) for c in channels.values()):
+        return None  # some teacher may fit; the build checks each one
+    return (f"methods[{method.name!r}].student.source: {source!r} takes 3-channel images; "
+            f"the models it would distil ({_names(channels)}) take "
+            f"{_names({str(c) for c in channels.values()})}-channel inputs (allowed: "
+            f"builtin:NAME or module:pkg.mod:factory students of the teacher's input shape, "
+            f"or student.width)")
 
 
 def _needs_training(step) -> bool:
