@@ -211,7 +211,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     started = time.perf_counter()
     module, method_report = derived_model(loaded, request.steps, BuildContext(
         dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
-        model_name=request.model.name, threads=BUILD_THREADS,
+        model_name=request.model.name, threads=BUILD_THREADS, base_dir=Path(request.base_dir),
         latency_service=request.latency_service))
     format_steps = [s for s in request.steps if METHODS[s.kind].level == "format"]
     precision = precision_of(request.steps)

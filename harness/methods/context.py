@@ -19,6 +19,7 @@ class BuildContext:
     input_shape: tuple[int, ...]
     model_name: str = ""
     threads: int = 2
+    base_dir: Path | None = None     # the matrix's folder: module: sources resolve from there
     # Measures candidate latencies for hardware-in-the-loop search (harness.methods.nas);
     # None: measure on this host through the agent's worker process.
     latency_service: object | None = None

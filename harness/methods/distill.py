@@ -75,7 +75,7 @@ def _student(teacher: nn.Module, step, ctx: BuildContext,
             from harness.spec import ModelSpec
             # BuildContext has no matrix folder: the factory's module must be importable.
             student, _ = load_module_factory(rest, ModelSpec(
-                name="student", source=source, input_shape=list(ctx.input_shape)), Path.cwd())
+                name="student", source=source, input_shape=list(ctx.input_shape)), ctx.base_dir or Path.cwd())
     except MethodError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build names the field
