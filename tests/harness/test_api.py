@@ -64,3 +64,16 @@ def test_bad_calls_say_what_is_wrong(opt):
 def test_tensorrt_conversion_says_why_it_is_unavailable(opt):
     with pytest.raises(UnavailableError, match="tensorrt"):
         opt.convert_to_tensorrt()
+
+
+def test_distill_into_a_given_student_module(cache_dir, digits):
+    from harness.models.builtin import DigitsCNN
+
+    opt = ModelOptimizer("builtin:digits_cnn", {"cache_dir": str(cache_dir)})
+    student = opt.distill(None, DigitsCNN(width=8), (digits.train_x[:240], digits.train_y[:240]),
+                          epochs=1)
+    assert sum(p.numel() for p in student.parameters()) < 20_000
+    report = opt.last_report
+    assert {"teacher_val_top1", "student_distilled_val_top1", "student_alone_val_top1",
+            "distillation_gain"} <= set(report)
+    assert opt.model is student
