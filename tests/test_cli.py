@@ -83,3 +83,12 @@ def test_doctor_names_the_kinds_runtimes_and_sensors_and_why_not():
     assert table.returncode == 0 and "runtimes" in table.stdout and "energy sensors" in table.stdout
     for kind, reason in report["missing_kinds"].items():
         assert kind in table.stdout
+
+
+def test_the_cluster_example_matrix_plans_gpu_cells():
+    from tests.conftest import REPO
+
+    out = run_cli("plan", str(REPO / "examples" / "cluster.yaml"), "--json")
+    assert out.returncode == 0, out.stderr
+    cells = {c["cell_id"] for c in json.loads(out.stdout)["cells"]}
+    assert "digits-cnn/fp32/torch/nvidia-gpu" in cells  # the torch CUDA agent's cell
