@@ -186,11 +186,23 @@ def energy_sensors(gpus: list[dict], gpu_reason: str | None) -> dict[str, dict]:
                                   {"name": "nvml:total_energy_consumption"})
     else:
         sensors["nvml-energy"] = {"reason": gpu_reason or "no NVIDIA GPU"}
-    rails = sorted(str(p) for p in Path("/sys/class/hwmon").glob("hwmon*/power*_input"))
-    sensors["hwmon-power"] = ({"name": ", ".join(rails[:4])} if rails else
-                              {"reason": "no power*_input under /sys/class/hwmon (no INA or "
-                                         "board power rails exposed)"})
+    sensors["hwmon"] = _board_sensor()
     return sensors
+
+
+def _board_sensor() -> dict:
+    """hwmon energy counters or power rails (INA sensors on ARM boards, some servers)."""
+    from agents.probes import energy
+
+    finder = getattr(energy, "find_board_energy_counter", None)
+    if finder is None:
+        return {"reason": "this version has no hwmon probe"}
+    counter, reason = finder()
+    if counter is None:
+        return {"reason": reason}
+    if hasattr(counter, "close"):
+        counter.close()  # a power rail is sampled by a thread: stop it
+    return {"name": counter.name}
 
 
 def host_report(as_kind: str | None = None) -> dict:
