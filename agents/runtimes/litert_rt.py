@@ -3,7 +3,11 @@
 Models built by the harness have a dynamic batch (`[-1, C, H, W]`): the session resizes the
 input and re-allocates only when the batch size changes, so a timed loop at one batch size
 never pays for it. int8/uint8 inputs are quantized with the input's scale and zero point and
-int8/uint8 outputs dequantized, so callers always pass and get float32."""
+int8/uint8 outputs dequantized, so callers always pass and get float32.
+
+fp16-weight models (the cast fp16 variant) run with their weights dequantized to fp32:
+XNNPACK's default is fp32 inference (fp16 arithmetic only when forced, on ARM), so the
+session reports fp32 and says what the weights are."""
 
 from __future__ import annotations
 
@@ -46,6 +50,14 @@ class LiteRtSession:
                      "xnnpack": True, "input_dtype": self._in_dtype.name,
                      "output_dtype": np.dtype(out["dtype"]).name,
                      "dynamic_batch": self._dynamic_batch}
+        if precision in ("fp16", "bf16"):
+            fp16 = sum(np.dtype(t["dtype"]) == np.float16
+                       for t in self._interpreter.get_tensor_details())
+            self.precision = "fp32"
+            self.info |= {"requested_precision": precision, "compute_precision": "fp32",
+                          "fp16_tensors": int(fp16),
+                          "compute_note": "XNNPACK's default fp32 inference: fp16 weights "
+                                          "are dequantized to fp32"}
 
     @staticmethod
     def _quant(detail: dict):

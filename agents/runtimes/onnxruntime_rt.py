@@ -1,9 +1,38 @@
-"""ONNX Runtime on the CPU execution provider."""
+"""ONNX Runtime on the CPU execution provider.
+
+An fp16 model runs, but the CPU provider computes each node it has no fp16 kernel for in
+fp32 (InsertCastTransformer; on x86 that is every conv and gemm, whose fp16 weights are
+then folded to fp32 at load). For fp16 / bf16 the session therefore writes its optimized
+graph once at load and reports the precision its compute nodes' weights actually have."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import onnxruntime as ort
+
+FLOAT_PRECISIONS = ("fp16", "bf16")
+# Nodes whose weights (input 1) set the compute precision, in any domain (ORT fuses Conv
+# into com.microsoft.nchwc Conv / FusedConv and Gemm into FusedGemm).
+COMPUTE_OPS = {"Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul",
+               "ConvTranspose"}
+
+
+def _compute_precision(optimized_path: str) -> tuple[str, dict]:
+    import onnx
+    from collections import Counter
+
+    model = onnx.load(optimized_path)
+    dtypes = {t.name: t.data_type for t in model.graph.initializer}
+    counts: Counter = Counter()
+    for node in model.graph.node:
+        if node.op_type in COMPUTE_OPS and len(node.input) > 1 and node.input[1] in dtypes:
+            counts[onnx.helper.tensor_dtype_to_np_dtype(dtypes[node.input[1]]).name] += 1
+    precision = ("fp16" if counts.get("float16", 0) * 2 > sum(counts.values())
+                 else "fp32")
+    return precision, {"compute_weight_dtypes": dict(sorted(counts.items()))}
 
 
 class OrtSession:
@@ -17,12 +46,26 @@ class OrtSession:
             # Spinning threads steal the core from the other pool member on a busy host
             # (seen on 2-core machines: 2 threads slower than 1).
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(path, sess_options=opts,
-                                             providers=["CPUExecutionProvider"])
+        inspect = precision in FLOAT_PRECISIONS
+        if inspect:
+            fd, optimized = tempfile.mkstemp(suffix=".optimized.onnx")
+            os.close(fd)
+            opts.optimized_model_filepath = optimized
+            opts.log_severity_level = 3  # "hardware specific optimizations" warning
+        try:
+            self._session = ort.InferenceSession(path, sess_options=opts,
+                                                 providers=["CPUExecutionProvider"])
+            computed, details = _compute_precision(optimized) if inspect else (precision, {})
+        finally:
+            if inspect:
+                os.unlink(optimized)
         self._input = self._session.get_inputs()[0].name
-        self.precision = precision
+        self.precision = computed
         self.info = {"runtime": "onnxruntime", "version": ort.__version__,
                      "providers": self._session.get_providers(), "threads": threads}
+        if inspect:
+            self.info |= {"requested_precision": precision, "compute_precision": computed,
+                          **details}
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: batch})[0]

@@ -11,6 +11,16 @@ with a dynamic batch dimension and fp32 weights; int8 with NNCF, OpenVINO's own 
   and compute in f32; fully connected / MatMul layers run int8 with activations quantized at
   run time (DYNAMIC_QUANTIZATION_GROUP_SIZE). The details say `weights_only: true`.
 
+Model-level steps:
+- cast fp16 / bf16: the IR of the fp32 twin of the cast model (the same dtype-rounded
+  weights; fp16 ones stored as f16 constants, OpenVINO's fp16 IR) run with
+  INFERENCE_PRECISION_HINT f16 / bf16, set by the runtime from the variant's precision. The
+  CPU plugin decides what it can run: on a CPU without fp16 arithmetic it computes an f16
+  hint in f32, and the session reports the precision actually used.
+- qat: the converted PT2E graph goes through its QDQ ONNX export (OpenVINO's PyTorch
+  frontend cannot convert the converted graph's int8 weight constants) and `convert_model`
+  turns the QuantizeLinear / DequantizeLinear pairs into FakeQuantize: u8 convolutions.
+
 What cannot be realised is a skip with the reason (`supports`), never a silent substitute.
 """
 
@@ -34,6 +44,9 @@ SIGNED_ACTIVATIONS_SKIP = (
     "openvino: activation_dtype int8 cannot be forced: NNCF's hardware config rejects signed "
     "activation quantizers on convolutions (signedness_to_force), and OpenVINO's CPU plugin "
     "runs quantized convolutions on u8 activations. Use activation_dtype uint8")
+SIGNED_QAT_SKIP = (
+    "openvino: qat with activation_dtype int8 is not realised: OpenVINO's CPU plugin runs "
+    "quantized convolutions on u8 activations. Use activation_dtype uint8")
 PER_TENSOR_DYNAMIC_SKIP = (
     "openvino: NNCF weight compression (dynamic int8) quantizes weights per output channel "
     "only; there is no per-tensor int8 mode. Use per_channel: true")
@@ -72,6 +85,14 @@ class OpenVinoFormat(Format):
             return None
         return super().supports(step)
 
+    def supports_model_step(self, step) -> str | None:
+        if step.kind == "qat":
+            from harness.methods.qat import calibration_skip_reason
+            if step.scheme.activation_dtype == "int8":
+                return SIGNED_QAT_SKIP
+            return calibration_skip_reason(step)
+        return None
+
     def toolchain(self) -> dict:
         import openvino as ov
         # nncf's own import costs seconds; its installed version is what shapes the artifact.
@@ -79,16 +100,35 @@ class OpenVinoFormat(Format):
                 "nncf": metadata.version("nncf")}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        import tempfile
+
         import openvino as ov
 
-        program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),))
-        converted = ov.convert_model(program)
+        from harness.methods.cast import mixed_precision_dtype
+        from harness.methods.qat import qat_scheme
+
+        dtype = mixed_precision_dtype(model)
+        if qat_scheme(model) is not None:
+            from harness.formats.onnx_format import OnnxFormat
+            with tempfile.TemporaryDirectory() as tmp:
+                qdq = Path(tmp) / "qat.onnx"
+                OnnxFormat().export(model, example, qdq)
+                converted = ov.convert_model(str(qdq))
+            if not any(op.get_type_name() == "FakeQuantize"
+                       for op in converted.get_ordered_ops()):
+                raise RuntimeError("openvino: the QAT model's IR has no FakeQuantize op")
+        else:
+            if dtype is not None:
+                model = model.float32_twin()
+            program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),))
+            converted = ov.convert_model(program)
         # torch.export leaves every input dimension dynamic here; only the batch should be.
         converted.reshape({converted.inputs[0]: ov.PartialShape([-1, *example.shape[1:]])})
         converted.inputs[0].get_tensor().set_names({INPUT_NAME})
         converted.outputs[0].get_tensor().set_names({OUTPUT_NAME})
-        # save_model compresses weights to fp16 by default: an fp32 baseline must not.
-        ov.save_model(converted, str(out), compress_to_fp16=False)
+        # save_model compresses weights to fp16 by default: an fp32 baseline must not; an
+        # fp16 cast's weights are fp16 values already, stored as such (exactly).
+        ov.save_model(converted, str(out), compress_to_fp16=dtype == "fp16")
 
     def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
         import logging

@@ -48,6 +48,16 @@ class TensorRtFormat(Format):
             return None
         return super().supports(step)
 
+    def supports_model_step(self, step) -> str | None:
+        # Not wired and not verifiable without TensorRT: the engine builder sets no
+        # FP16/BF16 flag and its int8 path is for ORT's symmetric-int8 QDQ.
+        if step.kind == "cast":
+            return (f"format 'tensorrt': cast {step.dtype} is not realised in this version "
+                    f"(the engine builder sets no FP16/BF16 flag)")
+        if step.kind == "qat":
+            return "format 'tensorrt': qat is not realised in this version"
+        return None
+
     def toolchain(self) -> dict:
         import tensorrt as trt
         return OnnxFormat().toolchain() | {"tensorrt": trt.__version__,

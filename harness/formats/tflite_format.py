@@ -15,6 +15,12 @@ unquantized and puts QUANTIZE / DEQUANTIZE ops at the edges, so the runtime conv
 in-graph (as ONNX Runtime does for QDQ models) and the harness feeds float like every other
 format. The agent runtime also runs int8-I/O models (quantizing with the input's scale and
 zero point), e.g. ones built with `_quantize_static(..., float_io=False)`.
+
+Model-level steps: cast fp16 exports the cast model's fp32 twin and stores the conv / fully
+connected weights in fp16 with ai-edge-quantizer's float casting (DEQUANTIZE to float32 in
+the graph). XNNPACK computes in fp32 (fp16 arithmetic only where the delegate is forced to
+it on ARM), and the LiteRT session reports fp32. cast bf16 and qat are skipped with their
+reasons (BF16_SKIP, QAT_SKIP).
 """
 
 from __future__ import annotations
@@ -162,6 +168,31 @@ def _quantize_static(src: Path, out: Path, calib_x: np.ndarray, *, symmetric: bo
                         else "int8 I/O: the runtime quantizes inputs and dequantizes outputs")}
 
 
+BF16_SKIP = ("tflite: bf16 is not realised: LiteRT's CPU kernels and XNNPACK have no bf16 "
+             "compute, and ai-edge-quantizer's float casting stores fp16 weights only")
+QAT_SKIP = ("tflite: qat is not realised: litert-torch cannot convert the converted PT2E "
+            "graph of the X86 quantizer (its int8 weight constants fail in "
+            "stablehlo.uniform_dequantize); LiteRT int8 comes from the quantize step "
+            "(ai-edge-quantizer)")
+
+
+def _fp16_weights(src: Path, out: Path) -> dict:
+    from ai_edge_quantizer import qtyping, quantizer
+
+    q = quantizer.Quantizer(str(src))
+    q.update_quantization_recipe(
+        regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+        op_config=qtyping.OpQuantizationConfig(
+            weight_tensor_config=qtyping.TensorQuantizationConfig(
+                num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
+            compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True),
+        algorithm_key="float_casting")
+    result = q.quantize(enable_progress_report=False, enable_progress_bar=False)
+    result.export_model(str(out), overwrite=True)
+    return {"quantizer": "ai_edge_quantizer", "algorithm": "float_casting",
+            "weights": "fp16 (conv / fully connected)", "io": _io_dtypes(out)}
+
+
 class TfliteFormat(Format):
     name = "tflite"
     runtime = "litert"
@@ -182,6 +213,13 @@ class TfliteFormat(Format):
                     f"only (no {step.calibration.method} calibration)")
         return None
 
+    def supports_model_step(self, step) -> str | None:
+        if step.kind == "cast" and step.dtype == "bf16":
+            return BF16_SKIP
+        if step.kind == "qat":
+            return QAT_SKIP
+        return None
+
     def toolchain(self) -> dict:
         from importlib.metadata import version
         return {"torch": torch.__version__, "litert-torch": version("litert-torch"),
@@ -189,6 +227,20 @@ class TfliteFormat(Format):
                 "ai-edge-quantizer": version("ai-edge-quantizer")}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        from harness.methods.cast import mixed_precision_dtype
+
+        if mixed_precision_dtype(model) == "fp16":
+            fp32 = out.with_name(out.stem + ".fp32" + out.suffix)
+            try:
+                self._convert(model.float32_twin(), example, fp32)
+                _fp16_weights(fp32, out)
+            finally:
+                fp32.unlink(missing_ok=True)
+            return
+        self._convert(model, example, out)
+
+    @staticmethod
+    def _convert(model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
         import litert_torch
 
         program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),),
