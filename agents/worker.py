@@ -74,6 +74,9 @@ def _energy_counter(device: str):
     if device == "nvidia-gpu":
         from agents.probes.gpu import find_gpu_energy_counter
         return find_gpu_energy_counter()
+    if device == "arm-edge":
+        from agents.probes.energy import find_board_energy_counter
+        return find_board_energy_counter()
     from agents.probes.energy import find_cpu_energy_counter
     return find_cpu_energy_counter()
 
@@ -82,7 +85,7 @@ def measure_cell(cell: dict) -> dict:
     from agents.devices import fingerprint
     from agents.probes.accuracy import evaluate
     from agents.faults import inject
-    from agents.probes.energy import energy_summary
+    from agents.probes.energy import energy_summary, idle_power_mw
     from agents.probes.latency import time_calls
     from agents.probes.memory import RssSampler
     from agents.probes.stats import summarize
@@ -122,6 +125,8 @@ def measure_cell(cell: dict) -> dict:
                     else lambda: session.run(batch))
             if hasattr(session, "reset_device_peak"):
                 session.reset_device_peak()
+            # the idle baseline just before the loop, on the same counter
+            idle_mw, idle_s = idle_power_mw(counter) if counter else (None, None)
             energy_start = counter.read_uj() if counter else None
             t0 = time.perf_counter()
             run = time_calls(call, warmup_s=measure["warmup_s"],
@@ -131,6 +136,9 @@ def measure_cell(cell: dict) -> dict:
                              ci_rel_width=measure["ci_rel_width"])
             window = time.perf_counter() - t0
             row = summarize(run.samples_ms, batch_size) | accuracy
+            # flagged, not hidden: a user sees the number and that it is not trustworthy
+            row["latency_noisy"] = bool(row["latency_cv"] is not None
+                                        and row["latency_cv"] > measure.get("noisy_cv", 0.1))
             row.update(batch_size=batch_size, threads=measure["threads"],
                        precision=session.precision, stop_reason=run.stop_reason,
                        warmup_calls=run.warmup_calls, latency_includes=includes,
@@ -144,7 +152,8 @@ def measure_cell(cell: dict) -> dict:
                 # The window includes warm-up calls; count them so the per-inference figure
                 # divides by every inference the energy paid for.
                 calls = (run.warmup_calls + len(run.samples_ms)) * batch_size
-                row |= energy_summary(counter, energy_start, counter.read_uj(), window, calls)
+                row |= energy_summary(counter, energy_start, counter.read_uj(), window, calls,
+                                      idle_mw=idle_mw, idle_window_s=idle_s)
             else:
                 row |= {"energy_sensor": None, "energy_note": energy_reason}
             result["measurements"].append(row)

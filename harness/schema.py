@@ -21,7 +21,10 @@ MEASUREMENT_COLUMNS_V1 = {
     "fidelity_cosine_min": "DOUBLE", "fidelity_sqnr_db": "DOUBLE", "stop_reason": "VARCHAR",
     "latency_includes": "VARCHAR",
 }
-MEASUREMENT_COLUMNS = MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
+MEASUREMENT_COLUMNS_V4 = {"energy_idle_mw": "DOUBLE", "energy_window_s": "DOUBLE",
+                          "latency_noisy": "BOOLEAN"}
+MEASUREMENT_COLUMNS = (MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
+                       | MEASUREMENT_COLUMNS_V4)
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
@@ -55,8 +58,11 @@ V1 = [
 ]
 
 
-def _results_view(variant_extra: tuple[str, ...] = ()) -> str:
+def _results_view(variant_extra: tuple[str, ...] = (),
+                  measurement_columns: tuple[str, ...] | None = None) -> str:
     extra = "".join(f"v.{name}, " for name in variant_extra)
+    if measurement_columns is None:  # as released in v2 and v3
+        measurement_columns = tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",)
     return f"""CREATE OR REPLACE VIEW results AS
     SELECT c.run_id, c.cell_id, c.variant_id, c.model, c.method, c.format,
            coalesce(m.precision, v.precision) AS precision, c.device, d.host,
@@ -65,7 +71,7 @@ def _results_view(variant_extra: tuple[str, ...] = ()) -> str:
            (json_array_length(v.method_config) = 1
             AND v.method_config->>'$[0].kind' = 'baseline') AS is_baseline,
            r.matrix_name, r.tag, r.started_at AS run_started_at, {extra}
-           {", ".join(f"m.{n}" for n in MEASUREMENT_COLUMNS if n != "precision")}
+           {", ".join(f"m.{n}" for n in measurement_columns if n != "precision")}
     FROM cells c
     JOIN runs r ON r.run_id = c.run_id
     LEFT JOIN measurements m ON m.run_id = c.run_id AND m.cell_id = c.cell_id
@@ -104,9 +110,16 @@ V3 = [f"ALTER TABLE variants ADD COLUMN {name} {kind}"
       for name, kind in VARIANT_COLUMNS_V3.items()]
 V3 += [_results_view(tuple(VARIANT_COLUMNS_V3)), PARETO_VIEW, LATEST_VIEW]
 
+# The energy figure's idle baseline and window; the noisy flag (CV above measure.noisy_cv).
+V4 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
+      for name, kind in MEASUREMENT_COLUMNS_V4.items()]
+V4 += [_results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
+       LATEST_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
     (3, "variant params, MACs, sparsity, compressed size and method report", V3),
+    (4, "energy idle baseline and window; noisy latency flag", V4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

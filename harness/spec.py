@@ -227,6 +227,8 @@ class MeasureSpec(Strict):
     max_seconds: float = Field(default=30.0, gt=0, le=86_400)
     # Stop early once the 95% CI of the median is this narrow (relative to the median).
     ci_rel_width: float = Field(default=0.02, gt=0, le=1)
+    # A measurement whose coefficient of variation exceeds this is flagged noisy.
+    noisy_cv: float = Field(default=0.1, gt=0, le=10)
     accuracy: bool = True
     timeout_s: float = Field(default=900.0, gt=0, le=86_400)
     # RSS of the measuring process (and its children) above which the cell is killed and
