@@ -34,7 +34,9 @@ def params_and_macs(module: torch.nn.Module, example: torch.Tensor) -> tuple[int
     try:
         import torch_pruning as tp
         macs, _ = tp.utils.count_ops_and_params(module, example)
-        return params, int(macs)
+        # The counter hooks nn.Conv/nn.Linear modules: a traced graph (a PT2E-converted
+        # model) has none and counts 0, which is unknown, not free.
+        return params, int(macs) if macs else None
     except Exception:  # noqa: BLE001 - a model the counter cannot trace still has params
         return params, None
 
