@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.formats import FORMATS
-from harness.methods import METHODS
+from harness.methods import METHODS, precision_of
 
 
 def skip_reason(steps, fmt: str, device: str) -> str | None:
@@ -29,4 +29,4 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
             reason = plugin.supports_model_step(step)
         if reason:
             return reason
-    return None
+    return plugin.runs_on(device, precision_of(steps))

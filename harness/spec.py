@@ -119,7 +119,9 @@ class QatMethod(Strict):
     kind: Literal["qat"]
     train: TrainSpec = TrainSpec(epochs=2, lr=1e-4)
     calibration: CalibrationSpec = CalibrationSpec()  # the observers' starting ranges
-    scheme: SchemeSpec = SchemeSpec()
+    # Affine activations by default: with symmetric ones ONNX Runtime cannot fuse Conv+ReLU
+    # into its int8 kernels and the QAT model runs slower than fp32.
+    scheme: SchemeSpec = SchemeSpec(symmetric=False)
 
 
 class PruneMethod(Strict):

@@ -33,6 +33,11 @@ class Format:
         produce an ordinary fp32 torch model that every format exports."""
         return None
 
+    def runs_on(self, device: str, precision: str) -> str | None:
+        """None if this format's runtime on `device` runs a variant of `precision`, else why
+        not (e.g. an int8 program lowered to x86 kernels on a GPU agent)."""
+        return None
+
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
         raise NotImplementedError
 

@@ -171,6 +171,12 @@ class TorchFormat(Format):
             return SIGNED_ACTIVATIONS_SKIP
         return None
 
+    def runs_on(self, device: str, precision: str) -> str | None:
+        if device == "nvidia-gpu" and precision == "int8":
+            return ("format 'torch': int8 programs (PT2E) lower to x86 oneDNN kernels; the "
+                    "CUDA torch runtime has no int8 path (use tensorrt for int8 on nvidia-gpu)")
+        return None
+
     def supports_model_step(self, step) -> str | None:
         return QAT_SKIP if step.kind == "qat" else None
 

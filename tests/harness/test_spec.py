@@ -40,12 +40,14 @@ def test_runnable_cells_and_reasons(tmp_path):
     runnable = {c.cell_id for c in plan.cells}
     assert runnable == {
         f"{m}/{meth}/{fmt}/intel-cpu" for m in ("digits-cnn", "r18")
-        for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"))
+        for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"),
+                          ("int8", "torch"))
     } | {f"{m}/fp32/torch/nvidia-gpu" for m in ("digits-cnn", "r18")}  # the torch CUDA agent
     reasons = {s.cell.cell_id: s.reason for s in plan.skipped}
     assert "tensorrt Python package is not installed" in reasons["r18/fp32/tensorrt/nvidia-gpu"]
     assert "no agent runtime on nvidia-gpu" in reasons["r18/fp32/onnx/nvidia-gpu"]
-    assert "torch" in reasons["digits-cnn/int8/torch/intel-cpu"]
+    assert "dynamic" in reasons["digits-cnn/dyn/torch/intel-cpu"]
+    assert "no int8 path" in reasons["digits-cnn/int8/torch/nvidia-gpu"]
 
 
 def test_exclude_rules_skip_with_the_rule_named(tmp_path):

@@ -84,7 +84,7 @@ def test_qat_trains_fake_quant_and_exports_qdq_onnx_that_ort_runs(digits_model, 
 
 @pytest.mark.parametrize("fmt,device,reason", [
     ("tflite", "intel-cpu", "litert-torch"),
-    ("torch", "intel-cpu", "eager"),
+    ("torch", "intel-cpu", "not realised"),
     ("tensorrt", "nvidia-gpu", None),  # TensorRT missing, or qat not realised
 ])
 def test_formats_that_cannot_realise_qat_skip_at_plan_time(fmt, device, reason):
