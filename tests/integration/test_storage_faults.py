@@ -68,13 +68,16 @@ def test_a_second_sweep_and_a_query_during_a_sweep_fail_clearly(tmp_path, cache_
                               str(db), "--cache", str(cache_dir)], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
+    seen = []
     for line in first.stdout:  # the first sweep holds the writer lock from here on
+        seen.append(line)
         if "cells to measure" in line or time.monotonic() > deadline:
             break
     second = run_cli("sweep", SMOKE, "--db", str(db), "--cache", str(cache_dir))
     during = run_cli("query", "select count(*) from cells", "--db", str(db))
     listeners = _listening_addresses(first.pid)
     rest, _ = first.communicate(timeout=600)
+    rest = "".join(seen) + rest
     assert first.returncode == 0, rest
     for out in (second, during):
         assert out.returncode == 2 and "Traceback" not in out.stderr
