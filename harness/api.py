@@ -107,17 +107,22 @@ class ModelOptimizer:
                                  info={"source": f"python:{type(model).__name__}"})
         self.source = loaded                  # the fp32 model every result is compared with
         self.model = loaded.module            # the current model: prune/distill replace it
+        # Data used where a call gives none: a builtin's own dataset (digits: labelled), else
+        # seeded synthetic inputs of the model's shape (fidelity only).
+        from harness.data import load_dataset
+        self.default_data = load_dataset(
+            "digits" if isinstance(model, str) and model.startswith("builtin:") else "synthetic",
+            loaded.input_shape)
 
     # building ---------------------------------------------------------------------------
     def _dataset(self, calib_x=None, train=None, test=None):
         from harness.data import Dataset
-        from harness.data.synthetic import load_synthetic_dataset
 
-        synthetic = load_synthetic_dataset(self.source.input_shape)
+        default = self.default_data
         train_x, train_y = train if train is not None else (None, None)
-        test_x, test_y = test if test is not None else (synthetic.test_x, None)
+        test_x, test_y = test if test is not None else (default.test_x, default.test_y)
         calib = calib_x if calib_x is not None else (train_x if train_x is not None
-                                                     else synthetic.calib_x)
+                                                     else default.calib_x)
         name = f"api-{_digest(calib, train_x, train_y, test_x, test_y)}"
         return Dataset(name=name, input_shape=self.source.input_shape, train_x=train_x,
                        train_y=train_y, calib_x=calib, test_x=test_x, test_y=test_y)

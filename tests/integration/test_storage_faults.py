@@ -1,6 +1,7 @@
 """A full disk, read-only folders and a second process on the same database: clear errors
 (exit 2, no traceback), nothing already written is lost."""
 
+import os
 import subprocess
 import sys
 import time
@@ -64,8 +65,11 @@ def test_read_only_cache_folder(mount_tmpfs, tmp_path):
 
 def test_a_second_sweep_and_a_query_during_a_sweep_fail_clearly(tmp_path, cache_dir):
     db = tmp_path / "r.duckdb"
+    # Ray's default (RAY_AUTH_MODE unset): token auth on, and it says so. Tests that join
+    # clusters set the mode in this process's environment; the user's shell does not.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     first = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", SMOKE, "--db",
-                              str(db), "--cache", str(cache_dir)], cwd=REPO,
+                              str(db), "--cache", str(cache_dir)], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     seen = []
