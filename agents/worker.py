@@ -133,9 +133,12 @@ def measure_cell(cell: dict) -> dict:
                              min_iterations=measure["min_iterations"],
                              min_seconds=measure["min_seconds"],
                              max_seconds=measure["max_seconds"],
-                             ci_rel_width=measure["ci_rel_width"])
+                             ci_rel_width=measure["ci_rel_width"],
+                             runtime_clock=getattr(session, "runtime_clock", None))
             window = time.perf_counter() - t0
             row = summarize(run.samples_ms, batch_size) | accuracy
+            if run.host_samples_ms is not None:
+                row["host_latency_p50_ms"] = float(np.median(run.host_samples_ms))
             # flagged, not hidden: a user sees the number and that it is not trustworthy
             row["latency_noisy"] = bool(row["latency_cv"] is not None
                                         and row["latency_cv"] > measure.get("noisy_cv", 0.1))

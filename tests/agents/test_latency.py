@@ -48,3 +48,19 @@ def test_noisy_calls_run_until_max_seconds(monkeypatch):
     run = run_with(monkeypatch, noisy, ci_rel_width=0.001, max_seconds=3.0)
     assert run.stop_reason == "max_seconds"
     assert 3.0 <= run.samples_ms.sum() / 1000 < 3.1
+
+
+def test_a_runtime_clock_supplies_the_samples_and_host_times_are_kept(monkeypatch):
+    readings = iter(float(x) for x in itertools.count(1))
+    clock = FakeClock(itertools.repeat(0.01))
+    monkeypatch.setattr(latency.time, "perf_counter", clock.perf_counter)
+    run = latency.time_calls(clock.call, warmup_s=0, min_iterations=5, min_seconds=0,
+                             max_seconds=10, ci_rel_width=10.0,
+                             runtime_clock=lambda: next(readings))
+    assert list(run.samples_ms[:3]) == [1.0, 2.0, 3.0]
+    assert np.allclose(run.host_samples_ms, 10.0) and len(run.host_samples_ms) == len(run.samples_ms)
+
+
+def test_without_a_runtime_clock_there_are_no_host_samples(monkeypatch):
+    run = run_with(monkeypatch, itertools.repeat(1 / 64))
+    assert run.host_samples_ms is None

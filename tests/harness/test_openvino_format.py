@@ -186,3 +186,26 @@ def test_the_session_reports_the_precision_it_compiled_for(built):
                            precision="bf16")
     assert session.precision == "bf16" and session.info["inference_precision"] == "bf16"
     assert session.info["requested_precision"] == "bf16"
+
+
+@pytest.mark.integration
+def test_timed_samples_are_openvinos_own_request_timer(built):
+    """The latency loop binds the input once and reads InferRequest.latency (what
+    benchmark_app reports); the host-timed call around it is never shorter."""
+    import numpy as np
+
+    from agents.probes.latency import time_calls
+    from agents.runtimes.openvino_rt import open_session
+
+    session = open_session(built["fp32"]["artifact_path"], threads=1, device="intel-cpu",
+                           precision="fp32")
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    run = time_calls(session.timed_call(x), warmup_s=0, min_iterations=20, min_seconds=0,
+                     max_seconds=5, ci_rel_width=1.0, runtime_clock=session.runtime_clock)
+    assert len(run.samples_ms) == len(run.host_samples_ms) >= 20
+    assert np.all(run.samples_ms > 0)
+    assert np.all(run.host_samples_ms >= run.samples_ms)
+    # the bound input is what infer() read: same output as an ordinary run
+    session.timed_call(x)()
+    assert np.allclose(session._request.get_output_tensor(0).data, session.run(x))
+    assert "InferRequest.latency" in session.latency_includes
