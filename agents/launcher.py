@@ -1,7 +1,13 @@
 """Run `agents.worker` for one cell in a fresh process with a timeout.
 
 A segfault, a hang or an exception in a runtime costs that cell (failed / timeout, with the
-signal or error and the tail of its log), never the caller."""
+signal or error and the tail of its log), never the caller. With `measure.processes: N` the
+worker runs N times and the results are pooled (agents/repeats.py).
+
+While a worker runs, this process samples the RSS of the worker's process tree every
+POLL_S (for the memory limit); the peak it saw is returned as `peak_rss_sampled_mb`, beside
+the worker's own exact high-water mark (VmHWM). Sampling from outside costs the timed loop
+nothing, where a sampling thread inside the worker did (agents/probes/memory.py)."""
 
 from __future__ import annotations
 
@@ -69,8 +75,8 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | No
         code = proc.poll()
         if code is not None:
             return code, None, peak
+        peak = max(peak, _tree_rss_mb(watched))
         if memory_limit_mb is not None:
-            peak = max(peak, _tree_rss_mb(watched))
             if peak > memory_limit_mb:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -83,6 +89,25 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | No
 
 
 def run_cell(cell: dict, timeout_s: float) -> dict:
+    """Measure a cell in `measure.processes` fresh workers, one after the other (each with
+    `timeout_s`); the first failure ends the cell with that process's error."""
+    from agents.repeats import merge_processes
+
+    processes = int(cell["measure"].get("processes", 1))
+    results = []
+    for index in range(processes):
+        # Only the first process measures accuracy: it does not vary between processes.
+        this = cell if index == 0 else cell | {"measure": cell["measure"] | {"accuracy": False}}
+        result = _run_worker(this, timeout_s)
+        if result.get("status") != "ok":
+            if processes > 1:
+                result["error"] = f"process {index + 1} of {processes}: {result.get('error')}"
+            return result
+        results.append(result)
+    return merge_processes(results, cell["measure"].get("noisy_cv", 0.1))
+
+
+def _run_worker(cell: dict, timeout_s: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         folder = Path(tmp)
         cell_file, out_file, log_file = folder / "cell.json", folder / "result.json", folder / "log"
@@ -108,6 +133,7 @@ def run_cell(cell: dict, timeout_s: float) -> dict:
         if out_file.is_file():
             result = json.loads(out_file.read_text())
             result["wall_s"] = wall
+            result["peak_rss_sampled_mb"] = peak or None
             if result.get("status") != "ok" and _tail(log_file):
                 result["error"] = f"{result.get('error')}\nLog tail:\n{_tail(log_file)}"
             return result

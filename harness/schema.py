@@ -23,8 +23,12 @@ MEASUREMENT_COLUMNS_V1 = {
 }
 MEASUREMENT_COLUMNS_V4 = {"energy_idle_mw": "DOUBLE", "energy_window_s": "DOUBLE",
                           "latency_noisy": "BOOLEAN"}
+# v5: the host-timed call beside a runtime-timed p50 (OpenVINO), the worker processes a
+# row pools and each one's p50, the launcher's sampled peak RSS of the worker's tree.
+MEASUREMENT_COLUMNS_V5 = {"host_latency_p50_ms": "DOUBLE", "processes": "INTEGER",
+                          "latency_process_p50s_ms": "DOUBLE[]", "peak_rss_sampled_mb": "DOUBLE"}
 MEASUREMENT_COLUMNS = (MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
-                       | MEASUREMENT_COLUMNS_V4)
+                       | MEASUREMENT_COLUMNS_V4 | MEASUREMENT_COLUMNS_V5)
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
@@ -113,7 +117,14 @@ V3 += [_results_view(tuple(VARIANT_COLUMNS_V3)), PARETO_VIEW, LATEST_VIEW]
 # The energy figure's idle baseline and window; the noisy flag (CV above measure.noisy_cv).
 V4 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
       for name, kind in MEASUREMENT_COLUMNS_V4.items()]
-V4 += [_results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
+V4 += [_results_view(tuple(VARIANT_COLUMNS_V3),
+                     (*MEASUREMENT_COLUMNS_V1, "niceness", *MEASUREMENT_COLUMNS_V4)), PARETO_VIEW,
+       LATEST_VIEW]
+
+V5 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
+      for name, kind in MEASUREMENT_COLUMNS_V5.items()]
+V5 += ["ALTER TABLE latency_samples ADD COLUMN process INTEGER DEFAULT 0",
+       _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
        LATEST_VIEW]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -121,5 +132,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
     (3, "variant params, MACs, sparsity, compressed size and method report", V3),
     (4, "energy idle baseline and window; noisy latency flag", V4),
+    (5, "host-timed p50, worker processes per cell, sampled peak RSS", V5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -232,6 +232,10 @@ class MeasureSpec(Strict):
     # A measurement whose coefficient of variation exceeds this is flagged noisy.
     noisy_cv: float = Field(default=0.1, gt=0, le=10)
     accuracy: bool = True
+    # Fresh worker processes per cell, run back to back and pooled: a single process's
+    # samples share one memory layout and core, so its CI cannot cover a second process.
+    # With 3 or more the stored CI spans the processes (agents/repeats.py).
+    processes: int = Field(default=1, ge=1, le=16)
     timeout_s: float = Field(default=900.0, gt=0, le=86_400)
     # RSS of the measuring process (and its children) above which the cell is killed and
     # recorded as failed: a runaway runtime must not take the agent host down.

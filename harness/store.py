@@ -190,7 +190,10 @@ class Store:
                 "batch_size": np.full(len(samples), row["batch_size"], dtype=np.int32),
                 "iteration": np.arange(len(samples), dtype=np.int32),
                 "latency_ms": samples,
+                # which worker process took each sample (measure.processes > 1)
+                "process": np.asarray(row.get("samples_process") or np.zeros(len(samples)),
+                                      dtype=np.int32),
             }
             self.con.execute("DELETE FROM latency_samples WHERE run_id = ? AND cell_id = ? "
                              "AND batch_size = ?", [run_id, cell_id, row["batch_size"]])
-            self.con.execute("INSERT INTO latency_samples SELECT * FROM batch")
+            self.con.execute("INSERT INTO latency_samples BY NAME SELECT * FROM batch")

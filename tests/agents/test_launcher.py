@@ -59,8 +59,43 @@ def test_a_real_onnx_cell_is_measured(cell):
         assert row["precision"] == "fp32" and row["threads"] == 1
         assert row["stop_reason"] in ("ci_target", "max_seconds")
         assert row["energy_sensor"] is not None or row["energy_note"]
+        # the launcher's background sample of the worker's tree, beside the exact VmHWM
+        assert row["peak_rss_sampled_mb"] > 0 and row["processes"] == 1
     assert result["runtime"]["runtime"] == "onnxruntime"
     assert result["device"]["kind"] == "intel-cpu"
+
+
+def test_several_processes_are_pooled_with_a_ci_that_spans_them(cell):
+    cell["measure"] = MEASURE | {"processes": 3, "batch_sizes": [1]}
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "ok", result.get("error")
+    [row] = result["measurements"]
+    assert row["processes"] == 3 and len(row["latency_process_p50s_ms"]) == 3
+    assert sorted(set(row["samples_process"])) == [0, 1, 2]
+    assert row["iterations"] == len(row["samples_ms"]) == len(row["samples_process"])
+    assert row["latency_p50_ms"] == pytest.approx(np.median(row["samples_ms"]))
+    low, high = row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"]
+    assert low <= min(row["latency_process_p50s_ms"]) and high >= max(row["latency_process_p50s_ms"])
+    assert row["accuracy_top1"] == pytest.approx(0.9)  # from the first process
+
+
+def test_a_failure_in_a_later_process_fails_the_cell_naming_it(cell, monkeypatch):
+    calls = []
+    from agents import launcher
+
+    real = launcher._run_worker
+
+    def second_breaks(this, timeout_s):
+        calls.append(this["measure"]["accuracy"])
+        if len(calls) == 2:
+            this = this | {"artifact": this["artifact"] | {"sha256": "0" * 64}}
+        return real(this, timeout_s)
+
+    monkeypatch.setattr(launcher, "_run_worker", second_breaks)
+    cell["measure"] = MEASURE | {"processes": 3}
+    result = run_cell(cell, timeout_s=120)
+    assert result["status"] == "failed" and result["error"].startswith("process 2 of 3:")
+    assert calls == [True, False]  # accuracy once; nothing after the failure
 
 
 def test_an_artifact_that_does_not_match_its_hash_is_refused(cell, tmp_path):

@@ -332,3 +332,19 @@ def test_a_run_against_itself_has_no_regression(db):
 def test_an_unknown_run_propagates_as_input_error(db):
     with pytest.raises(InputError, match=r"r.duckdb: run reference: no run 'nope'"):
         run_compare(str(db), "nope", "tag:nightly")
+
+
+def test_overlapping_cis_are_not_a_regression_even_when_significant():
+    """Many samples make a 12% shift significant; but when the runs' process-aware CIs
+    overlap (each run's processes varied by more than that), the gate holds."""
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(0, 0.02, 3000)
+    cand = base * 1.12
+    key = _key("x", 1)
+    wide = CellData(base, float(np.median(base)), ci_ms=(0.90, 1.15))
+    wide_c = CellData(cand, float(np.median(cand)), ci_ms=(1.05, 1.30))
+    assert compare_runs({key: wide}, {key: wide_c}, Thresholds()).exit_code == 0
+    narrow = CellData(base, float(np.median(base)), ci_ms=(0.99, 1.01))
+    narrow_c = CellData(cand, float(np.median(cand)), ci_ms=(1.11, 1.13))
+    cmp = compare_runs({key: narrow}, {key: narrow_c}, Thresholds())
+    assert cmp.exit_code == 1 and cmp.regressions[0].kind == "latency"

@@ -72,7 +72,7 @@ def test_report_html_and_markdown(swept, tmp_path):
 
 def _slower_copy(db: Path, tmp_path: Path, run_id: str, factor: float) -> Path:
     """A copy of the database with a new run `slow`: run_id's cells with every latency
-    sample (and p50) multiplied by `factor`."""
+    sample (and the p50 and its CI, which are computed from them) multiplied by `factor`."""
     copy = tmp_path / "slow.duckdb"
     shutil.copy(db, copy)
     con = duckdb.connect(str(copy))
@@ -81,7 +81,9 @@ def _slower_copy(db: Path, tmp_path: Path, run_id: str, factor: float) -> Path:
     con.execute("INSERT INTO cells SELECT * REPLACE ('slow' AS run_id) FROM cells "
                 "WHERE run_id = ?", [run_id])
     con.execute(f"INSERT INTO measurements SELECT * REPLACE ('slow' AS run_id, "
-                f"latency_p50_ms * {factor} AS latency_p50_ms) FROM measurements "
+                f"latency_p50_ms * {factor} AS latency_p50_ms, "
+                f"latency_p50_ci_low_ms * {factor} AS latency_p50_ci_low_ms, "
+                f"latency_p50_ci_high_ms * {factor} AS latency_p50_ci_high_ms) FROM measurements "
                 "WHERE run_id = ?", [run_id])
     con.execute(f"INSERT INTO latency_samples SELECT * REPLACE ('slow' AS run_id, "
                 f"latency_ms * {factor} AS latency_ms) FROM latency_samples "
