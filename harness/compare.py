@@ -59,6 +59,9 @@ class Comparison:
     new: list[Finding]                 # cells only the candidate has (kind 'status')
     unchanged_count: int
     thresholds: Thresholds
+    # --confirm: latency findings the interleaved re-measurement did not reproduce (None:
+    # no re-measurement was asked for)
+    unconfirmed: list[Finding] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -228,7 +231,12 @@ def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str) -> str:
              f"unchanged, {len(cmp.new)} new. Latency needs Mann-Whitney p < {t.p_value:g} "
              f"and a p50 change beyond {t.min_latency_effect:.0%}; accuracy "
              f"{t.max_accuracy_drop_points:g} points; peak RSS {t.max_memory_growth:.0%}.", ""]
+    if cmp.unconfirmed is not None:
+        lines += [f"Latency findings were re-measured here, baseline and candidate artifacts "
+                  f"interleaved (`--confirm`); {len(cmp.unconfirmed)} did not reproduce.", ""]
     lines += _table("Regressions", cmp.regressions) + _table("Improvements", cmp.improvements)
+    if cmp.unconfirmed:
+        lines += _table("Not reproduced on re-measurement (not counted)", cmp.unconfirmed)
     if cmp.new:
         lines += [f"### New cells ({len(cmp.new)})", ""]
         lines += [f"- `{_cell(f.key)}` batch {'all' if f.key[4] is None else f.key[4]}: "
@@ -258,11 +266,35 @@ def to_json(cmp: Comparison, baseline_id: str | None = None,
                        "unchanged": cmp.unchanged_count, "new": len(cmp.new)},
             "regressions": [_finding_json(f) for f in cmp.regressions],
             "improvements": [_finding_json(f) for f in cmp.improvements],
-            "new": [_finding_json(f) for f in cmp.new]}
+            "new": [_finding_json(f) for f in cmp.new]} | (
+        {} if cmp.unconfirmed is None else
+        {"unconfirmed": [_finding_json(f) for f in cmp.unconfirmed]})
+
+
+def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], rounds: int) -> None:
+    """Keep a latency finding only if the interleaved re-measurement of its two artifacts
+    still passes the minimum effect in the same direction (harness/confirm.py)."""
+    from dataclasses import replace
+
+    from harness.confirm import remeasure
+
+    cmp.unconfirmed = []
+    for side, findings in (("regression", cmp.regressions), ("improvement", cmp.improvements)):
+        kept = []
+        for f in findings:
+            if f.kind != "latency":
+                kept.append(f)
+                continue
+            again = remeasure(cells[f.key], rounds)
+            f = replace(f, note=f"{f.note}; {again.note()}")
+            reproduced = (again.ratio is None  # cannot refute it here: it stands
+                          or _side(again.ratio, cmp.thresholds.min_latency_effect) == side)
+            (kept if reproduced else cmp.unconfirmed).append(f)
+        findings[:] = kept
 
 
 def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = "md",
-                thresholds: Thresholds | None = None, out=None) -> int:
+                thresholds: Thresholds | None = None, out=None, confirm_rounds: int = 0) -> int:
     """The CLI's body: 0 no regression, 1 a regression; InputError (exit 2) propagates."""
     from harness.runref import resolve_run
     from harness.store import open_read_only
@@ -273,9 +305,19 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
         base_id = resolve_run(con, baseline_ref, db=str(db_path))
         cand_id = resolve_run(con, candidate_ref, db=str(db_path))
         baseline, candidate = load_run(con, base_id), load_run(con, cand_id)
+        cmp = compare_runs(baseline, candidate, thresholds or Thresholds())
+        cells = {}
+        if confirm_rounds:
+            from agents.devices import detect_kinds
+            from harness.confirm import cells_for
+
+            kinds = detect_kinds()
+            cells = {f.key: cells_for(con, base_id, cand_id, f.key, kinds)
+                     for f in cmp.regressions + cmp.improvements if f.kind == "latency"}
     finally:
-        con.close()
-    cmp = compare_runs(baseline, candidate, thresholds or Thresholds())
+        con.close()  # not held while measuring: a sweep may write meanwhile
+    if confirm_rounds:
+        confirm_findings(cmp, cells, confirm_rounds)
     if fmt == "json":
         json.dump(to_json(cmp, base_id, cand_id), out, indent=2)
         out.write("\n")

@@ -121,8 +121,13 @@ V4 += [_results_view(tuple(VARIANT_COLUMNS_V3),
                      (*MEASUREMENT_COLUMNS_V1, "niceness", *MEASUREMENT_COLUMNS_V4)), PARETO_VIEW,
        LATEST_VIEW]
 
+# v5 variants: the artifact's companion files and the eval pack it was built with, so a
+# variant can be measured again from the database alone (`harness compare --confirm`).
+VARIANT_COLUMNS_V5 = {"companions": "JSON", "eval_pack": "JSON"}
 V5 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
       for name, kind in MEASUREMENT_COLUMNS_V5.items()]
+V5 += [f"ALTER TABLE variants ADD COLUMN {name} {kind}"
+       for name, kind in VARIANT_COLUMNS_V5.items()]
 V5 += ["ALTER TABLE latency_samples ADD COLUMN process INTEGER DEFAULT 0",
        _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
        LATEST_VIEW]

@@ -137,6 +137,10 @@ class Store:
         for name in VARIANT_COLUMNS_V3:
             row[name] = model_stats.get(name)
         row["method_report"] = json.dumps(manifest.get("method_report") or {})
+        row["companions"] = json.dumps(manifest.get("companions") or [])
+        pack = manifest.get("eval_pack")
+        row["eval_pack"] = json.dumps({"path": pack["path"], "sha256": pack["sha256"]}
+                                      if pack else None)
         self.con.execute(
             f"INSERT OR REPLACE INTO variants ({', '.join(row)}) "
             f"VALUES ({', '.join('?' * len(row))})", list(row.values()))

@@ -348,3 +348,42 @@ def test_overlapping_cis_are_not_a_regression_even_when_significant():
     narrow_c = CellData(cand, float(np.median(cand)), ci_ms=(1.11, 1.13))
     cmp = compare_runs({key: narrow}, {key: narrow_c}, Thresholds())
     assert cmp.exit_code == 1 and cmp.regressions[0].kind == "latency"
+
+
+def test_confirm_keeps_reproduced_findings_and_lists_the_rest(monkeypatch):
+    """--confirm: a finding whose interleaved re-measurement does not pass the minimum
+    effect in the same direction is listed as not reproduced and does not fail the gate;
+    one that cannot be measured here stands."""
+    from harness import compare as cmp_mod
+    from harness.confirm import Remeasured
+
+    rng = np.random.default_rng(5)
+    base = rng.lognormal(0, 0.02, 500)
+    keys = {name: _key(name) for name in ("drifted", "real", "elsewhere", "faster")}
+    baseline = {k: CellData(base, float(np.median(base))) for k in keys.values()}
+    candidate = {k: CellData(base * 1.3, float(np.median(base)) * 1.3) for k in keys.values()}
+    candidate[keys["faster"]] = CellData(base / 1.3, float(np.median(base)) / 1.3)
+    cmp = compare_runs(baseline, candidate, Thresholds())
+    assert len(cmp.regressions) == 3 and len(cmp.improvements) == 1
+
+    outcome = {keys["drifted"]: Remeasured(1.02, (1.0, 1.02, 1.04)),
+               keys["real"]: Remeasured(1.31, (1.3, 1.31, 1.35)),
+               keys["elsewhere"]: Remeasured(None, reason="this host has no nvidia-gpu"),
+               keys["faster"]: Remeasured(0.97, (0.97, 0.99, 0.95))}
+    monkeypatch.setattr("harness.confirm.remeasure", lambda cells, rounds: outcome[cells])
+    cmp_mod.confirm_findings(cmp, {k: k for k in keys.values()}, rounds=3)
+    assert {f.key[1] for f in cmp.regressions} == {"real", "elsewhere"}
+    assert {f.key[1] for f in cmp.unconfirmed} == {"drifted", "faster"}
+    assert cmp.improvements == [] and cmp.exit_code == 1
+    notes = {f.key[1]: f.note for f in cmp.regressions + cmp.unconfirmed}
+    assert "candidate/baseline 1.310 (1.300-1.350)" in notes["real"]
+    assert "not re-measured: this host has no nvidia-gpu" in notes["elsewhere"]
+    text = to_markdown(cmp, "a", "b")
+    assert "Not reproduced on re-measurement (not counted) (2)" in text
+    assert to_json(cmp)["unconfirmed"][0]["method"] in ("drifted", "faster")
+
+
+def test_without_confirm_the_output_has_no_confirmation_parts():
+    key = _key("x")
+    cmp = compare_runs({key: CellData(np.ones(10), 1.0)}, {key: CellData(np.ones(10), 1.0)})
+    assert "unconfirmed" not in to_json(cmp) and "re-measured" not in to_markdown(cmp, "a", "b")

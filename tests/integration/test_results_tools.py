@@ -92,6 +92,49 @@ def _slower_copy(db: Path, tmp_path: Path, run_id: str, factor: float) -> Path:
     return copy
 
 
+def test_compare_confirm_remeasures_both_artifacts_interleaved(swept, tmp_path):
+    """Two findings at batch 1, both 2x slower in the stored samples: digits int8/onnx has
+    the same artifact on both sides (drift, which the re-measurement refutes), and the
+    candidate's fp32/onnx cell points at the dynamic-int8 artifact, whose ConvInteger ops
+    really are several times slower on x86 (confirmed). A 50% effect keeps it robust."""
+    db, runs, _ = swept
+    copy = tmp_path / "confirm.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    con.execute("INSERT INTO runs SELECT * REPLACE ('cand' AS run_id, now() AS started_at, "
+                "'ok' AS status, 'cand' AS tag) FROM runs WHERE run_id = ?", [runs[0]])
+    con.execute("INSERT INTO cells SELECT * REPLACE ('cand' AS run_id) FROM cells "
+                "WHERE run_id = ?", [runs[0]])
+    con.execute("UPDATE cells SET variant_id = (SELECT variant_id FROM cells WHERE run_id = "
+                "'cand' AND method = 'int8-dyn' AND format = 'onnx') WHERE run_id = 'cand' "
+                "AND method = 'fp32' AND format = 'onnx'")
+    slow = ("CASE WHEN batch_size = 1 AND (cell_id LIKE '%/fp32/onnx/%' "
+            "OR cell_id LIKE '%/int8/onnx/%') THEN 2.0 ELSE 1.0 END")
+    con.execute(f"INSERT INTO measurements SELECT * REPLACE ('cand' AS run_id, "
+                f"latency_p50_ms * {slow} AS latency_p50_ms, "
+                f"latency_p50_ci_low_ms * {slow} AS latency_p50_ci_low_ms, "
+                f"latency_p50_ci_high_ms * {slow} AS latency_p50_ci_high_ms) "
+                "FROM measurements WHERE run_id = ?", [runs[0]])
+    con.execute(f"INSERT INTO latency_samples SELECT * REPLACE ('cand' AS run_id, "
+                f"latency_ms * {slow} AS latency_ms) FROM latency_samples "
+                "WHERE run_id = ?", [runs[0]])
+    con.close()
+    args = ("compare", runs[0], "tag:cand", "--db", str(copy), "--min-effect", "0.5",
+            "--format", "json")
+    plain = run_cli(*args)
+    assert plain.returncode == 1
+    assert {(r["method"], r["batch_size"]) for r in json.loads(plain.stdout)["regressions"]} \
+        == {("fp32", 1), ("int8", 1)}
+    confirmed = run_cli(*args, "--confirm", "1")
+    data = json.loads(confirmed.stdout)
+    assert confirmed.returncode == 1, confirmed.stdout + confirmed.stderr
+    assert [(r["method"], r["batch_size"]) for r in data["regressions"]] == [("fp32", 1)]
+    assert [(r["method"], r["batch_size"]) for r in data["unconfirmed"]] == [("int8", 1)]
+    assert "re-measured interleaved x1" in data["regressions"][0]["note"]
+    bad = run_cli(*args, "--confirm", "0")
+    assert bad.returncode == 2 and "between 1 and 20" in bad.stderr
+
+
 def test_compare_gates_on_real_samples(swept, tmp_path):
     db, runs, _ = swept
     same = run_cli("compare", runs[0], runs[0], "--db", str(db))
