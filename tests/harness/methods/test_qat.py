@@ -16,26 +16,7 @@ from harness.models import weights_digest
 from harness.spec import CalibrationSpec, ModelSpec, QatMethod, SchemeSpec, TrainSpec
 
 DIGITS = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
-TRAIN_SAMPLES = 240  # 192 to train on, 48 held out for validation
-
-
-@pytest.fixture(scope="module")
-def digits_model(cache_dir):
-    from harness.models.builtin import load_builtin
-    return load_builtin("digits_cnn", cache_dir)[0]
-
-
-@pytest.fixture
-def digits_ctx(cache_dir):
-    import dataclasses
-
-    from harness.data.digits import load_digits_dataset
-    from harness.methods.context import BuildContext
-    data = load_digits_dataset()
-    small = dataclasses.replace(data, train_x=data.train_x[:TRAIN_SAMPLES],
-                                train_y=data.train_y[:TRAIN_SAMPLES])
-    return BuildContext(dataset=small, cache_dir=cache_dir, input_shape=(1, 32, 32),
-                        model_name="digits", threads=2)
+# digits_model and digits_ctx (a 240-sample train split) come from conftest.py
 ONE_EPOCH = TrainSpec(epochs=1, lr=1e-4, batch_size=64)
 
 
