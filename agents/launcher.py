@@ -107,7 +107,14 @@ def run_cell(cell: dict, timeout_s: float) -> dict:
     return merge_processes(results, cell["measure"].get("noisy_cv", 0.1))
 
 
-def _run_worker(cell: dict, timeout_s: float) -> dict:
+def run_pair(cells: list[dict], blocks: int, block_s: float, timeout_s: float) -> dict:
+    """Two artifacts of one cell in one fresh process, alternating blocks (agents/pair.py)."""
+    payload = {"pair": cells, "measure": cells[0]["measure"], "blocks": blocks,
+               "block_s": block_s}
+    return _run_worker(payload, timeout_s, module="agents.pair")
+
+
+def _run_worker(cell: dict, timeout_s: float, module: str = "agents.worker") -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         folder = Path(tmp)
         cell_file, out_file, log_file = folder / "cell.json", folder / "result.json", folder / "log"
@@ -115,7 +122,7 @@ def _run_worker(cell: dict, timeout_s: float) -> dict:
         started = time.time()
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "agents.worker", str(cell_file), "--out", str(out_file)],
+                [sys.executable, "-m", module, str(cell_file), "--out", str(out_file)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=_env(cell["measure"]["threads"]))
             limit, limit_source = memory_limit_mb(cell["measure"])

@@ -139,7 +139,7 @@ def _cmd_compare(args) -> int:
                             max_accuracy_drop_points=args.max_accuracy_drop,
                             max_memory_growth=args.max_memory_growth)
     return run_compare(args.db, args.baseline, args.candidate, fmt=args.format,
-                       thresholds=thresholds, confirm_rounds=args.confirm)
+                       thresholds=thresholds, confirm_blocks=args.confirm)
 
 
 def _human_bytes(n: int) -> str:
@@ -241,13 +241,13 @@ def _nonnegative(text: str) -> float:
     return value
 
 
-def _rounds(text: str) -> int:
+def _blocks(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of rounds, got {text!r}")
-    if not 1 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 20, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of blocks, got {text!r}")
+    if not 2 <= value <= 400:
+        raise argparse.ArgumentTypeError(f"must be between 2 and 400, got {value}")
     return value
 
 
@@ -297,10 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accuracy drop in points that is a regression (default 0.5)")
     p.add_argument("--max-memory-growth", type=_nonnegative, default=0.10,
                    help="relative peak-RSS growth that is a regression (default 0.10)")
-    p.add_argument("--confirm", type=_rounds, nargs="?", const=3, default=0, metavar="ROUNDS",
-                   help="re-measure each latency finding's baseline and candidate artifacts "
-                        "here, interleaved for ROUNDS rounds (default 3), and keep only "
-                        "findings that reproduce (for hosts whose speed drifts between runs)")
+    p.add_argument("--confirm", type=_blocks, nargs="?", const=20, default=0,
+                   metavar="BLOCKS",
+                   help="re-measure each latency finding here: baseline and candidate "
+                        "artifacts in one process, alternating BLOCKS blocks of 0.25 s each "
+                        "(default 20); keep only findings that reproduce (for hosts whose "
+                        "speed drifts between runs)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("recommend", help="what to ship per model and device")

@@ -233,7 +233,8 @@ def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str) -> str:
              f"{t.max_accuracy_drop_points:g} points; peak RSS {t.max_memory_growth:.0%}.", ""]
     if cmp.unconfirmed is not None:
         lines += [f"Latency findings were re-measured here, baseline and candidate artifacts "
-                  f"interleaved (`--confirm`); {len(cmp.unconfirmed)} did not reproduce.", ""]
+                  f"side by side in alternating blocks (`--confirm`); "
+                  f"{len(cmp.unconfirmed)} did not reproduce.", ""]
     lines += _table("Regressions", cmp.regressions) + _table("Improvements", cmp.improvements)
     if cmp.unconfirmed:
         lines += _table("Not reproduced on re-measurement (not counted)", cmp.unconfirmed)
@@ -271,8 +272,8 @@ def to_json(cmp: Comparison, baseline_id: str | None = None,
         {"unconfirmed": [_finding_json(f) for f in cmp.unconfirmed]})
 
 
-def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], rounds: int) -> None:
-    """Keep a latency finding only if the interleaved re-measurement of its two artifacts
+def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], blocks: int) -> None:
+    """Keep a latency finding only if the side-by-side re-measurement of its two artifacts
     still passes the minimum effect in the same direction (harness/confirm.py)."""
     from dataclasses import replace
 
@@ -285,7 +286,7 @@ def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], rounds: int)
             if f.kind != "latency":
                 kept.append(f)
                 continue
-            again = remeasure(cells[f.key], rounds)
+            again = remeasure(cells[f.key], blocks)
             f = replace(f, note=f"{f.note}; {again.note()}")
             reproduced = (again.ratio is None  # cannot refute it here: it stands
                           or _side(again.ratio, cmp.thresholds.min_latency_effect) == side)
@@ -294,7 +295,7 @@ def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], rounds: int)
 
 
 def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = "md",
-                thresholds: Thresholds | None = None, out=None, confirm_rounds: int = 0) -> int:
+                thresholds: Thresholds | None = None, out=None, confirm_blocks: int = 0) -> int:
     """The CLI's body: 0 no regression, 1 a regression; InputError (exit 2) propagates."""
     from harness.runref import resolve_run
     from harness.store import open_read_only
@@ -307,7 +308,7 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
         baseline, candidate = load_run(con, base_id), load_run(con, cand_id)
         cmp = compare_runs(baseline, candidate, thresholds or Thresholds())
         cells = {}
-        if confirm_rounds:
+        if confirm_blocks:
             from agents.devices import detect_kinds
             from harness.confirm import cells_for
 
@@ -316,8 +317,8 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
                      for f in cmp.regressions + cmp.improvements if f.kind == "latency"}
     finally:
         con.close()  # not held while measuring: a sweep may write meanwhile
-    if confirm_rounds:
-        confirm_findings(cmp, cells, confirm_rounds)
+    if confirm_blocks:
+        confirm_findings(cmp, cells, confirm_blocks)
     if fmt == "json":
         json.dump(to_json(cmp, base_id, cand_id), out, indent=2)
         out.write("\n")

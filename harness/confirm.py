@@ -1,31 +1,31 @@
-"""`harness compare --confirm`: measure a flagged cell's two artifacts again, interleaved.
+"""`harness compare --confirm`: measure a flagged cell's two artifacts again, side by side.
 
 Two runs of a sweep are minutes or days apart; on a shared host the machine's speed moves
-between them by more than a real regression (10-50% seen on a 2-core VM, while the three
-processes of one cell inside one run agreed within a few %). Statistics on the stored
-samples cannot tell such drift from a change in the artifact. Measuring the baseline's and
-the candidate's artifacts again, alternating A B, B A, A B ... in fresh workers on this
-host, puts both under the same conditions; a finding stands only if the paired ratio
-(median over rounds of candidate p50 / baseline p50) still passes the minimum effect in
-the same direction. Cells this host cannot measure (another device kind, an artifact no
-longer on disk) keep their finding, with the reason.
+between them by more than a real regression (12-55% seen between two back-to-back nightly
+runs on a 2-core VM, while the three processes of one cell inside one run agreed within a
+few %). Statistics on the stored samples cannot tell such drift from a change in the
+artifact, and neither can two fresh measurements made one after the other: the drift also
+moves within seconds. So both artifacts are loaded in one fresh process on this host and
+timed in alternating short blocks (agents/pair.py); a finding stands only if the median
+of the per-block ratios (candidate / baseline) still passes the minimum effect in the same
+direction. Cells this host cannot measure (another device kind, an artifact no longer on
+disk) keep their finding, with the reason.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from harness.compare import Key
 
-# Short windows: the rounds, not the window length, are what pairs the two artifacts.
-CONFIRM_MEASURE = {"warmup_s": 0.5, "min_iterations": 50, "min_seconds": 2.0,
-                   "max_seconds": 5.0, "ci_rel_width": 0.02, "accuracy": False,
-                   "timeout_s": 600.0, "processes": 1}
+# One warm-up per artifact, then `blocks` blocks of BLOCK_S each per artifact.
+CONFIRM_MEASURE = {"warmup_s": 1.0, "accuracy": False, "timeout_s": 600.0}
+BLOCK_S = 0.25
 
 _VARIANT_SQL = """
 SELECT v.runtime, v.precision, v.artifact_path, v.sha256, v.companions, v.eval_pack,
@@ -38,16 +38,17 @@ WHERE c.run_id = ? AND c.model = ? AND c.method = ? AND c.format = ? AND c.devic
 
 @dataclass(frozen=True)
 class Remeasured:
-    ratio: float | None              # median paired candidate/baseline p50; None: not measured
-    ratios: tuple[float, ...] = ()
+    ratio: float | None              # median per-block candidate/baseline; None: not measured
+    blocks: int = 0
+    spread: tuple[float, float] = (0.0, 0.0)  # the middle half of the block ratios
     reason: str = ""                 # why it was not measured
 
     def note(self) -> str:
         if self.ratio is None:
             return f"not re-measured: {self.reason}"
-        spread = f"{min(self.ratios):.3f}-{max(self.ratios):.3f}"
-        return (f"re-measured interleaved x{len(self.ratios)}: candidate/baseline "
-                f"{self.ratio:.3f} ({spread})")
+        return (f"re-measured side by side, {self.blocks} alternating blocks: "
+                f"candidate/baseline {self.ratio:.3f} (IQR {self.spread[0]:.3f}-"
+                f"{self.spread[1]:.3f})")
 
 
 def _cell(con: duckdb.DuckDBPyConnection, run_id: str, key: Key) -> dict | str:
@@ -69,16 +70,6 @@ def _cell(con: duckdb.DuckDBPyConnection, run_id: str, key: Key) -> dict | str:
             "measure": CONFIRM_MEASURE | {"batch_sizes": [key[4]], "threads": threads or 1}}
 
 
-def _p50(cell: dict) -> float | str:
-    from agents.launcher import run_cell
-
-    result = run_cell(cell, CONFIRM_MEASURE["timeout_s"])
-    if result.get("status") != "ok":
-        first = (result.get("error") or "").strip().splitlines()
-        return f"{result.get('status')}: {first[0] if first else ''}"
-    return result["measurements"][0]["latency_p50_ms"]
-
-
 def cells_for(con: duckdb.DuckDBPyConnection, base_id: str, cand_id: str, key: Key,
               local_kinds: list[str]) -> dict | str:
     """The worker cells of both sides of a finding, or why it cannot be measured here."""
@@ -91,17 +82,17 @@ def cells_for(con: duckdb.DuckDBPyConnection, base_id: str, cand_id: str, key: K
     return cells
 
 
-def remeasure(cells: dict | str, rounds: int) -> Remeasured:
-    """Alternate the two artifacts for `rounds` rounds (A B, B A, ...), a fresh worker
-    each, and pair each round's p50s."""
+def remeasure(cells: dict | str, blocks: int) -> Remeasured:
+    """Both artifacts in one fresh worker, alternating `blocks` blocks each."""
+    from agents.launcher import run_pair
+
     if isinstance(cells, str):
         return Remeasured(None, reason=cells)
-    p50s: dict[str, list[float]] = {"base": [], "cand": []}
-    for r in range(rounds):
-        for side in (("base", "cand") if r % 2 == 0 else ("cand", "base")):
-            value = _p50(cells[side])
-            if isinstance(value, str):
-                return Remeasured(None, reason=f"the {side} artifact {value}")
-            p50s[side].append(value)
-    ratios = tuple(c / b for b, c in zip(p50s["base"], p50s["cand"]))
-    return Remeasured(statistics.median(ratios), ratios)
+    result = run_pair([cells["base"], cells["cand"]], blocks, BLOCK_S,
+                      CONFIRM_MEASURE["timeout_s"])
+    if result.get("status") != "ok":
+        first = (result.get("error") or "").strip().splitlines()
+        return Remeasured(None, reason=f"the paired measurement {result.get('status')}: "
+                                       f"{first[0] if first else ''}")
+    q1, q3 = np.percentile(result["ratios"], [25, 75])
+    return Remeasured(result["ratio"], len(result["ratios"]), (float(q1), float(q3)))

@@ -366,17 +366,17 @@ def test_confirm_keeps_reproduced_findings_and_lists_the_rest(monkeypatch):
     cmp = compare_runs(baseline, candidate, Thresholds())
     assert len(cmp.regressions) == 3 and len(cmp.improvements) == 1
 
-    outcome = {keys["drifted"]: Remeasured(1.02, (1.0, 1.02, 1.04)),
-               keys["real"]: Remeasured(1.31, (1.3, 1.31, 1.35)),
+    outcome = {keys["drifted"]: Remeasured(1.02, 20, (1.0, 1.04)),
+               keys["real"]: Remeasured(1.31, 20, (1.3, 1.35)),
                keys["elsewhere"]: Remeasured(None, reason="this host has no nvidia-gpu"),
-               keys["faster"]: Remeasured(0.97, (0.97, 0.99, 0.95))}
-    monkeypatch.setattr("harness.confirm.remeasure", lambda cells, rounds: outcome[cells])
-    cmp_mod.confirm_findings(cmp, {k: k for k in keys.values()}, rounds=3)
+               keys["faster"]: Remeasured(0.97, 20, (0.95, 0.99))}
+    monkeypatch.setattr("harness.confirm.remeasure", lambda cells, blocks: outcome[cells])
+    cmp_mod.confirm_findings(cmp, {k: k for k in keys.values()}, blocks=20)
     assert {f.key[1] for f in cmp.regressions} == {"real", "elsewhere"}
     assert {f.key[1] for f in cmp.unconfirmed} == {"drifted", "faster"}
     assert cmp.improvements == [] and cmp.exit_code == 1
     notes = {f.key[1]: f.note for f in cmp.regressions + cmp.unconfirmed}
-    assert "candidate/baseline 1.310 (1.300-1.350)" in notes["real"]
+    assert "20 alternating blocks: candidate/baseline 1.310 (IQR 1.300-1.350)" in notes["real"]
     assert "not re-measured: this host has no nvidia-gpu" in notes["elsewhere"]
     text = to_markdown(cmp, "a", "b")
     assert "Not reproduced on re-measurement (not counted) (2)" in text

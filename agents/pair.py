@@ -1,0 +1,88 @@
+"""Measure two artifacts of one cell in one process, alternating short blocks: A B, B A, ...
+
+    python -m agents.pair pair.json --out result.json
+
+What `harness compare --confirm` runs. On a shared host the speed drifts by tens of percent
+within seconds to minutes (seen on a 2-core VM: a torch model's 1 s block medians moved
+between 1.8 and 3.1 ms inside one process). Two separate measurements, even back to back,
+carry that drift into their ratio; blocks of a fraction of a second, alternated, see the
+same conditions, so the median of the per-block ratios is the artifacts' difference.
+No Ray, no DuckDB: like agents.worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from agents.worker import _exit_with_parent, _input_batch, _normal_priority, _verified
+
+
+def _open(cell: dict, batch_size: int):
+    from agents.runtimes import runtime_module
+
+    measure = cell["measure"]
+    artifact = _verified(cell["artifact"], "artifact")
+    pack = np.load(_verified(cell["eval_pack"], "eval pack"))
+    session = runtime_module(cell["runtime"]).open_session(
+        artifact, threads=measure["threads"], device=cell["device"],
+        precision=cell["precision"])
+    batch = _input_batch(pack["test_x"], batch_size)
+    call = (session.timed_call(batch) if hasattr(session, "timed_call")
+            else lambda: session.run(batch))
+    return call, getattr(session, "runtime_clock", None)
+
+
+def measure_pair(payload: dict) -> dict:
+    from agents.probes.latency import time_calls
+
+    measure = payload["measure"]
+    batch_size = measure["batch_sizes"][0]
+    niceness = _normal_priority()
+    sides = [_open(cell, batch_size) for cell in payload["pair"]]
+
+    def block(side: int, seconds: float) -> np.ndarray:
+        call, clock = sides[side]
+        # exactly `seconds` of timed calls (at least one): no stopping rule inside a block
+        return time_calls(call, warmup_s=0.0, min_iterations=1, min_seconds=seconds,
+                          max_seconds=seconds, ci_rel_width=1e-12,
+                          runtime_clock=clock).samples_ms
+
+    for side in (0, 1):
+        block(side, measure["warmup_s"])
+    medians: list[list[float]] = [[], []]
+    for b in range(payload["blocks"]):
+        for side in ((0, 1) if b % 2 == 0 else (1, 0)):
+            medians[side].append(float(np.median(block(side, payload["block_s"]))))
+    ratios = [c / a for a, c in zip(*medians)]
+    return {"status": "ok", "ratio": statistics.median(ratios), "ratios": ratios,
+            "p50s_ms": [statistics.median(m) for m in medians], "niceness": niceness}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.pair")
+    parser.add_argument("payload", help="{pair: [cell A, cell B], measure, blocks, block_s}")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    _exit_with_parent()
+    try:
+        result = measure_pair(json.loads(Path(args.payload).read_text()))
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - reported as this pair's failure
+        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc()[-4000:]}
+        code = 1
+    tmp = Path(args.out + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(args.out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
