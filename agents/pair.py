@@ -13,15 +13,12 @@ No Ray, no DuckDB: like agents.worker.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-import traceback
-from pathlib import Path
 
 import numpy as np
 
-from agents.worker import _exit_with_parent, _input_batch, _normal_priority, _verified
+from agents.worker import _input_batch, _normal_priority, _verified, run_and_report
 
 
 def _open(cell: dict, batch_size: int):
@@ -70,18 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("payload", help="{pair: [cell A, cell B], measure, blocks, block_s}")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    _exit_with_parent()
-    try:
-        result = measure_pair(json.loads(Path(args.payload).read_text()))
-        code = 0
-    except Exception as exc:  # noqa: BLE001 - reported as this pair's failure
-        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc()[-4000:]}
-        code = 1
-    tmp = Path(args.out + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(args.out)
-    return code
+    return run_and_report(measure_pair, args.payload, args.out)
 
 
 if __name__ == "__main__":

@@ -169,18 +169,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cell", help="cell description (JSON file)")
     parser.add_argument("--out", required=True, help="where to write the result (JSON)")
     args = parser.parse_args(argv)
+    return run_and_report(measure_cell, args.cell, args.out)
+
+
+def run_and_report(measure, payload_path: str, out: str) -> int:
+    """A worker process's body: measure the JSON payload and write the result (or the
+    failure, with its traceback) atomically to `out`, where the launcher reads it."""
     _exit_with_parent()
-    cell = json.loads(Path(args.cell).read_text())
     try:
-        result = measure_cell(cell)
+        result = measure(json.loads(Path(payload_path).read_text()))
         code = 0
     except Exception as exc:  # noqa: BLE001 - the cell fails, the process reports it
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc()[-4000:]}
         code = 1
-    tmp = Path(args.out + ".tmp")
+    tmp = Path(out + ".tmp")
     tmp.write_text(json.dumps(result))
-    tmp.replace(args.out)
+    tmp.replace(out)
     return code
 
 
