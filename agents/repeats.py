@@ -13,7 +13,7 @@ import numpy as np
 from agents.probes.stats import process_median_ci, summarize
 
 # Figures every process measures afresh, and how to combine them.
-_MAX = ("peak_rss_mb", "peak_device_mem_mb", "peak_device_mem_nvml_mb")
+_MAX = ("peak_rss_mb", "peak_rss_sampled_mb", "peak_device_mem_mb", "peak_device_mem_nvml_mb")
 _MEAN = ("energy_mj_per_inference", "mean_power_mw", "energy_idle_mw")
 _SUM = ("warmup_calls", "energy_window_s")
 
@@ -46,8 +46,6 @@ def _pool_batch(rows: list[dict], noisy_cv: float) -> dict:
         row["host_latency_p50_ms"] = float(np.median(hosts))
     row |= _combined(rows, _MAX, max) | _combined(rows, _SUM, sum)
     row |= _combined(rows, _MEAN, lambda v: float(np.mean(v)))
-    row["peak_rss_sampled_mb"] = max((r["peak_rss_sampled_mb"] for r in rows
-                                      if r.get("peak_rss_sampled_mb") is not None), default=None)
     return row
 
 

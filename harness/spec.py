@@ -16,6 +16,13 @@ from pydantic import (Field, PrivateAttr, ValidationError, field_validator,
 
 from harness.errors import InputError
 
+# Method configs and the shared field types live in spec_methods; re-exported from here.
+from harness.spec_methods import (  # noqa: F401
+    METHOD_TAGS, SOURCE_RE, TRAINING_KINDS, BaselineMethod, CalibrationSpec, CastMethod,
+    ChainMethod, DeviceKind, DistillMethod, FormatName, MethodSpec, Name, NasMethod, NasSpace,
+    PruneMethod, QatMethod, QuantizeMethod, SchemeSpec, StepSpec, Strict, StudentSpec,
+    TrainSpec)
+
 KNOWN_FORMATS = ("torch", "onnx", "openvino", "tflite", "tensorrt")
 KNOWN_DEVICES = ("intel-cpu", "nvidia-gpu", "arm-edge")
 KNOWN_DATASETS = ("digits", "synthetic")
@@ -23,13 +30,6 @@ MAX_CHAIN_DEPTH = 16       # chains naming chains naming chains ...
 MAX_CHAIN_STEPS = 64       # steps of one method once its nested chains are flattened
 MAX_CELLS = 10_000         # models x methods x formats x devices
 MAX_EXCLUDE_RULES = 1000
-
-# Method configs and the shared field types live in spec_methods; re-exported from here.
-from harness.spec_methods import (  # noqa: E402, F401
-    METHOD_TAGS, SOURCE_RE, TRAINING_KINDS, BaselineMethod, CalibrationSpec, CastMethod,
-    ChainMethod, DeviceKind, DistillMethod, FormatName, MethodSpec, Name, NasMethod, NasSpace,
-    PruneMethod, QatMethod, QuantizeMethod, SchemeSpec, StepSpec, Strict, StudentSpec,
-    TrainSpec)
 
 
 class ModelSpec(Strict):
