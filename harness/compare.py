@@ -3,10 +3,11 @@
 `compare_runs` is pure over plain data so it can be golden-tested on fixtures. A latency
 change counts only when Mann-Whitney U on the raw samples is significant AND the p50 ratio
 passes a minimum effect (asv's rule, STYLE.md 7): significance alone flags 1% drifts on
-long runs, an effect alone flags noise on short ones. Where both runs stored a CI of the p50,
-the CIs must not overlap either (asv's third test): a cell measured in several processes
-(`measure.processes`) has a CI that spans its processes, so a change no larger than one
-process's drift from the next is not called a regression."""
+long runs, an effect alone flags noise on short ones. Where both runs measured the cell in
+several processes (`measure.processes`), their stored p50 CIs, which span the processes,
+must not overlap either (asv's third test): Mann-Whitney treats every sample as independent
+and cannot see that whole processes drift apart. For single-process cells the CI says no
+more than the test already does, so it is not used."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class CellData:
     status: str = "ok"
     error: str | None = None
     ci_ms: tuple[float, float] | None = None  # stored 95% CI of the p50
+    processes: int = 1                        # worker processes the samples come from
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def _latency(key: Key, b: CellData, c: CellData, t: Thresholds) -> tuple[str, Fi
         return None  # effect too small: skip the test, it cannot change the verdict
     from scipy.stats import mannwhitneyu  # lazy: scipy costs ~0.5 s to import
 
-    if b.ci_ms and c.ci_ms and (b.ci_ms[0] <= c.ci_ms[1] and c.ci_ms[0] <= b.ci_ms[1]):
+    if (min(b.processes, c.processes) > 1 and b.ci_ms and c.ci_ms
+            and b.ci_ms[0] <= c.ci_ms[1] and c.ci_ms[0] <= b.ci_ms[1]):
         return None  # the CIs overlap: within what the runs' own processes vary by
     p = float(mannwhitneyu(b.samples_ms, c.samples_ms, alternative="two-sided").pvalue)
     if p >= t.p_value:
@@ -163,7 +166,8 @@ def compare_runs(baseline: dict[Key, CellData], candidate: dict[Key, CellData],
 # loading ------------------------------------------------------------------------------------
 _OK_SQL = """
 SELECT model, method, format, device, batch_size, cell_id, latency_p50_ms, accuracy_top1,
-       fidelity_top1_agreement, peak_rss_mb, latency_p50_ci_low_ms, latency_p50_ci_high_ms
+       fidelity_top1_agreement, peak_rss_mb, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
+       coalesce(processes, 1)
 FROM results WHERE run_id = $run AND status = 'ok' AND batch_size IS NOT NULL"""
 # One group per (cell, batch size), in the same order as the flat sample column below, so
 # np.split can cut it without a query per cell.
@@ -181,13 +185,13 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[Key, CellData]
                      np.cumsum([n for _, _, n in groups])[:-1]) if groups else []
     samples = {(cid, bs): part for (cid, bs, _), part in zip(groups, parts)}
     run: dict[Key, CellData] = {}
-    for model, method, fmt, device, bs, cid, p50, top1, fid, rss, lo, hi in con.execute(
+    for model, method, fmt, device, bs, cid, p50, top1, fid, rss, lo, hi, procs in con.execute(
             _OK_SQL, params).fetchall():
         acc, kind = (top1, "top1") if top1 is not None else (
             (fid, "fidelity") if fid is not None else (None, None))
         run[(model, method, fmt, device, bs)] = CellData(
             samples.get((cid, bs), np.empty(0)), p50, acc, kind, rss,
-            ci_ms=(lo, hi) if lo is not None and hi is not None else None)
+            ci_ms=(lo, hi) if lo is not None and hi is not None else None, processes=procs)
     for model, method, fmt, device, status, error in con.execute(
             "SELECT model, method, format, device, status, error FROM cells "
             "WHERE run_id = $run AND status <> 'ok'", params).fetchall():
