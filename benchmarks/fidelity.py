@@ -47,9 +47,9 @@ def bare_ort_p50(artifact: str, batch: np.ndarray, threads: int, seconds: float)
 
 def main() -> int:
     from agents.launcher import run_cell
-    from harness.build import VariantRequest, build_variant
+    from harness.build.variant import VariantRequest, build_variant
     from benchmarks.variants import timing_cell
-    from harness.spec import BaselineMethod, ModelSpec
+    from harness.matrix.schema import BaselineMethod, ModelSpec
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)

@@ -64,7 +64,7 @@ def test_top1(module, data) -> float:
 def check_prune(args, model, data, ctx) -> dict:
     from harness.formats import FORMATS
     from harness.methods.prune import apply_prune
-    from harness.spec import PruneMethod, TrainSpec
+    from harness.matrix.schema import PruneMethod, TrainSpec
 
     finetune = TrainSpec(epochs=args.finetune_epochs, lr=args.finetune_lr)
     results = {"unpruned": {"test_top1": test_top1(model, data)}}
@@ -102,7 +102,7 @@ def check_prune(args, model, data, ctx) -> dict:
 
 def check_distill(args, model, data, ctx) -> dict:
     from harness.methods.distill import apply_distill
-    from harness.spec import DistillMethod, StudentSpec, TrainSpec
+    from harness.matrix.schema import DistillMethod, StudentSpec, TrainSpec
 
     results = {}
     for width in args.widths:

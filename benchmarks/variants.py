@@ -11,8 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def build_check_variants(fmt: str, cache: str | Path, resnet18: bool) -> list[tuple[str, dict]]:
-    from harness.build import VariantRequest, build_variant
-    from harness.spec import BaselineMethod, ModelSpec, QuantizeMethod
+    from harness.build.variant import VariantRequest, build_variant
+    from harness.matrix.schema import BaselineMethod, ModelSpec, QuantizeMethod
 
     methods = [BaselineMethod(name="fp32", kind="baseline"),
                QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic"),

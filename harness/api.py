@@ -7,7 +7,7 @@
     rows = opt.benchmark(models=[opt.convert_to_onnx(), int8], test_data=(test_x, test_y))
 
 The same code paths as `harness sweep`: the method registry (harness.methods), the build
-node's variant builder with its content-addressed cache and parity check (harness.build),
+node's variant builder with its content-addressed cache and parity check (harness.build.variant),
 and the agent's worker process for measurements (agents.launcher)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness.spec import MeasureSpec, Strict
+from harness.matrix.schema import MeasureSpec, Strict
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 Data = np.ndarray | torch.Tensor | tuple
@@ -86,7 +86,7 @@ def _digest(*arrays) -> str:
 class ModelOptimizer:
     def __init__(self, model: torch.nn.Module | str, config: OptimizerConfig | dict | None = None):
         from harness.models import LoadedModel, load_model, weights_digest
-        from harness.spec import ModelSpec
+        from harness.matrix.schema import ModelSpec
 
         self.config = (config if isinstance(config, OptimizerConfig)
                        else OptimizerConfig.model_validate(config or {}))
@@ -137,9 +137,9 @@ class ModelOptimizer:
                            weights_digest=weights_digest(self.model), info=self.source.info)
 
     def _build(self, step, fmt: str, dataset) -> Variant:
-        from harness.build import VariantRequest, build_loaded
-        from harness.compat import skip_reason
-        from harness.spec import ModelSpec
+        from harness.build.variant import VariantRequest, build_loaded
+        from harness.matrix.compat import skip_reason
+        from harness.matrix.schema import ModelSpec
 
         reason = skip_reason([step], fmt, self.config.device)
         if reason:
@@ -153,7 +153,7 @@ class ModelOptimizer:
         return Variant(build_loaded(request, self._loaded(), dataset))
 
     def _apply(self, step, dataset) -> torch.nn.Module:
-        from harness.build import apply_model_steps
+        from harness.build.derived import apply_model_steps
         from harness.methods.context import BuildContext
 
         ctx = BuildContext(dataset=dataset, cache_dir=self.cache_dir,
@@ -168,7 +168,7 @@ class ModelOptimizer:
                  symmetric: bool = True, per_channel: bool = True,
                  train_data: Data | None = None, epochs: int = 2) -> Variant:
         """An int8 (or fp16/bf16) artifact of the current model in `format`."""
-        from harness.spec import CastMethod, QatMethod, QuantizeMethod, TrainSpec
+        from harness.matrix.schema import CastMethod, QatMethod, QuantizeMethod, TrainSpec
 
         scheme = {"symmetric": symmetric, "per_channel": per_channel}
         if method in ("fp16", "bf16"):
@@ -198,7 +198,7 @@ class ModelOptimizer:
               lr: float = 1e-3) -> torch.nn.Module:
         """Prune the current model (fine-tuned on train_data when given); it becomes the
         current model, so a later quantize() gives the chain prune -> int8."""
-        from harness.spec import PruneMethod, TrainSpec
+        from harness.matrix.schema import PruneMethod, TrainSpec
 
         train = _arrays(train_data, "train_data", labelled=True) if train_data is not None \
             else None
@@ -215,7 +215,7 @@ class ModelOptimizer:
         """Train `student` (a module, a source such as 'builtin:digits_cnn_small', or a width
         factor of the teacher) from `teacher` (None: the current model); it becomes the
         current model. self.last_report holds teacher / distilled / student-alone top-1."""
-        from harness.spec import DistillMethod, TrainSpec
+        from harness.matrix.schema import DistillMethod, TrainSpec
 
         train = _arrays(train_data, "train_data", labelled=True)
         if isinstance(student, torch.nn.Module):
@@ -238,7 +238,7 @@ class ModelOptimizer:
     # converting -------------------------------------------------------------------------
     def convert_to_onnx(self, model: torch.nn.Module | None = None) -> Variant:
         """An fp32 ONNX artifact (opset 18, checked, parity against its torch source)."""
-        from harness.spec import BaselineMethod
+        from harness.matrix.schema import BaselineMethod
 
         if model is not None:
             self.model = copy.deepcopy(model).eval()
@@ -253,7 +253,7 @@ class ModelOptimizer:
         reason = FORMATS["tensorrt"].unavailable()
         if reason:
             raise UnavailableError(f"convert_to_tensorrt: {reason}")
-        from harness.spec import BaselineMethod, CastMethod, QuantizeMethod
+        from harness.matrix.schema import BaselineMethod, CastMethod, QuantizeMethod
 
         step = {"fp32": BaselineMethod(name="fp32", kind="baseline"),
                 "fp16": CastMethod(name="fp16", kind="cast", dtype="fp16"),
@@ -269,12 +269,12 @@ class ModelOptimizer:
         (p50/p90/p99, CI, stop reason), memory, accuracy on labelled test_data, fidelity to
         the fp32 source. Returns one row per (variant, batch size)."""
         from agents.launcher import run_cell
-        from harness.build import _eval_pack
+        from harness.build.eval_pack import eval_pack
 
         models = list(models) if models is not None else [self.convert_to_onnx()]
         test = _arrays(test_data, "test_data") if test_data is not None else None
         dataset = self._dataset(test=test)
-        _, pack = _eval_pack(self.source, dataset, self.cache_dir)
+        _, pack = eval_pack(self.source, dataset, self.cache_dir)
         measure = self.config.measure.model_dump()
         if batch_sizes:
             measure["batch_sizes"] = list(batch_sizes)

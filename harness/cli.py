@@ -31,7 +31,8 @@ def _console():
 def _cmd_plan(args) -> int:
     from rich.table import Table
 
-    from harness.spec import expand, load_matrix
+    from harness.matrix.expand import expand
+    from harness.matrix.load import load_matrix
 
     plan = expand(load_matrix(args.matrix))
     if args.json:
@@ -55,9 +56,9 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from harness.spec import BaselineMethod
-    from harness.store import open_read_only
-    from harness.summary import print_summary
+    from harness.matrix.schema import BaselineMethod
+    from harness.results.store import open_read_only
+    from harness.results.summary import print_summary
     from harness.sweep import SweepInterrupted, run_sweep
 
     console = _console()
@@ -73,7 +74,7 @@ def _cmd_sweep(args) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    from harness.spec import load_matrix
+    from harness.matrix.load import load_matrix
     matrix = load_matrix(args.matrix).matrix
     baselines = [m.name for m in matrix.methods if isinstance(m, BaselineMethod)]
     con = open_read_only(args.db)
@@ -89,14 +90,14 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_query(args) -> int:
-    from harness.query import run_query
+    from harness.results.query import run_query
     return run_query(args.sql, args.db, args.format)
 
 
 def _cmd_recommend(args) -> int:
-    from harness.recommend import print_recommendations, recommend
-    from harness.runref import resolve_run
-    from harness.store import open_read_only
+    from harness.results.recommend import print_recommendations, recommend
+    from harness.results.runref import resolve_run
+    from harness.results.store import open_read_only
 
     con = open_read_only(args.db)
     try:
@@ -116,9 +117,9 @@ def _cmd_recommend(args) -> int:
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from harness.report import write_report
-    from harness.runref import resolve_run
-    from harness.store import open_read_only
+    from harness.results.report import write_report
+    from harness.results.runref import resolve_run
+    from harness.results.store import open_read_only
 
     con = open_read_only(args.db)
     try:
@@ -133,7 +134,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from harness.compare import Thresholds, run_compare
+    from harness.results.compare import Thresholds, run_compare
 
     thresholds = Thresholds(p_value=args.p_value, min_latency_effect=args.min_effect,
                             max_accuracy_drop_points=args.max_accuracy_drop,
@@ -168,7 +169,7 @@ def _cache_table(title: str, entries: list[dict]):
 
 
 def _cmd_cache_list(args) -> int:
-    from harness.cache import cache_usage, list_cache
+    from harness.build.cache import cache_usage, list_cache
 
     entries = list_cache(args.cache)
     if args.format == "json":
@@ -184,7 +185,7 @@ def _cmd_cache_list(args) -> int:
 
 
 def _cmd_cache_prune(args) -> int:
-    from harness.cache import prune_cache
+    from harness.build.cache import prune_cache
 
     removed = prune_cache(args.cache, older_than_days=args.older_than_days,
                           corrupt_only=args.corrupt, dry_run=args.dry_run)
@@ -200,12 +201,12 @@ def _cmd_cache_prune(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
-    from harness.doctor import run_doctor
+    from harness.cluster.doctor import run_doctor
     return run_doctor(args.json, _console())
 
 
 def _cmd_agent_start(args) -> int:
-    from harness.agent import start_agent
+    from harness.cluster.node import start_agent
     return start_agent(address=args.address, head=args.head, as_kind=args.as_kind,
                        build=args.build, name=args.name, port=args.port, node_ip=args.node_ip,
                        num_cpus=args.num_cpus, dry_run=args.dry_run,
@@ -215,7 +216,7 @@ def _cmd_agent_start(args) -> int:
 def _cmd_agents(args) -> int:
     from rich.table import Table
 
-    from harness.agent import list_agents
+    from harness.cluster.node import list_agents
 
     agents = list_agents(args.address)
     if args.json:

@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import harness
-from harness.coordinator import Callbacks, CellOutcome, Coordinator
+from harness.cluster.coordinator import Callbacks, CellOutcome, Coordinator
 from harness.errors import InputError
-from harness.spec import expand, load_matrix
-from harness.store import Store
+from harness.matrix.expand import expand
+from harness.matrix.load import load_matrix
+from harness.results.store import Store
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -163,7 +164,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
               cache_dir: str = "results/cache", resume: str | None = None,
               console: Console | None = None) -> SweepResult:
     from agents.devices import detect_kinds
-    from harness.cluster import connect, probe, shutdown
+    from harness.cluster.connection import connect, probe, shutdown
 
     console = console or Console()
     if address:

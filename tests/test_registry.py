@@ -10,14 +10,14 @@ import pytest
 from agents.runtimes import RUNTIMES
 from harness.formats import FORMATS
 from harness.methods import METHODS
-from harness.spec import METHOD_TAGS
+from harness.matrix.schema import METHOD_TAGS
 
 HEAVY = ("openvino", "nncf", "tensorrt", "litert_torch", "ai_edge_litert", "ai_edge_quantizer",
          "tensorflow", "torchao", "torch_pruning", "optuna")
 
 
 def test_importing_the_harness_imports_no_heavy_toolchain():
-    code = ("import sys, harness.cli, harness.spec, harness.formats, harness.compat, "
+    code = ("import sys, harness.cli, harness.matrix.schema, harness.formats, harness.matrix.compat, "
             "agents.runtimes, agents.worker; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

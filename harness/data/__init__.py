@@ -26,6 +26,13 @@ class Dataset:
         return self.test_y is not None
 
 
+DATASET_MODULES = {"digits": "harness.data.digits", "synthetic": "harness.data.synthetic"}
+
+
+def dataset_module(name: str) -> str | None:
+    return DATASET_MODULES.get(name)
+
+
 def load_dataset(name: str, input_shape: tuple[int, ...] | None) -> Dataset:
     if name == "digits":
         from harness.data.digits import load_digits_dataset

@@ -1,4 +1,4 @@
-"""The method registry: a method is a config (in harness.spec) plus one function.
+"""The method registry: a method is a config (in harness.matrix.schema) plus one function.
 
 Model-level methods transform a torch model on the build node; format-level methods are
 realised by each format's own toolchain (harness.formats), because that runs fastest on

@@ -72,7 +72,7 @@ def _student(teacher: nn.Module, step, ctx: BuildContext,
             student = torchvision.models.get_model(rest, weights=None, num_classes=classes)
         else:
             from harness.models.module_source import load_module_factory
-            from harness.spec import ModelSpec
+            from harness.matrix.schema import ModelSpec
             # BuildContext has no matrix folder: the factory's module must be importable.
             student, _ = load_module_factory(rest, ModelSpec(
                 name="student", source=source, input_shape=list(ctx.input_shape)), ctx.base_dir or Path.cwd())

@@ -120,7 +120,7 @@ class LatencyService:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from harness.cluster import HOST_SLOT, device_resource
+        from harness.cluster.connection import HOST_SLOT, device_resource
 
         files = {"artifact": base64.b64encode(artifact.read_bytes()).decode(),
                  "pack.npz": base64.b64encode(self.pack.read_bytes()).decode()}
@@ -146,7 +146,7 @@ def _pick_target(device: str) -> dict | None:
         return None
     if not ray.is_initialized():
         return None
-    from harness.cluster import device_resource
+    from harness.cluster.connection import device_resource
 
     resource = device_resource(device)
     here = ray.get_runtime_context().get_node_id()

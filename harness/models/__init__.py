@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness.spec import ModelSpec
+from harness.matrix.schema import ModelSpec
 
 
 @dataclass
@@ -33,6 +33,16 @@ def weights_digest(module: torch.nn.Module) -> str:
         h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+SOURCE_MODULES = {"builtin": "harness.models.builtin",
+                  "torchvision": "harness.models.torchvision_source",
+                  "module": "harness.models.module_source"}
+
+
+def source_module(source: str) -> str | None:
+    """The module that loads this source (None for a module handed to the Python API)."""
+    return SOURCE_MODULES.get(source.partition(":")[0])
 
 
 def load_model(spec: ModelSpec, base_dir: Path, cache_dir: Path) -> LoadedModel:

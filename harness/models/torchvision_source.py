@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from harness.spec import ModelSpec
+from harness.matrix.schema import ModelSpec
 
 INIT_SEED = 0
 

@@ -12,7 +12,7 @@ X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def test_device_kinds_match_the_matrix_schema():
-    from harness.spec import KNOWN_DEVICES
+    from harness.matrix.schema import KNOWN_DEVICES
     assert set(devices.DEVICE_KINDS) == set(KNOWN_DEVICES)
 
 

@@ -49,7 +49,7 @@ class Agents:
     def __init__(self, report):
         from ray.cluster_utils import Cluster
 
-        from harness.agent import node_spec
+        from harness.cluster.node import node_spec
 
         _token_auth_on()
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

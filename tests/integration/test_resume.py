@@ -72,7 +72,7 @@ def test_resume_refuses_an_unknown_run_and_a_changed_matrix(tmp_path, cache_dir)
     out = run_cli("sweep", SMOKE, "--db", str(db), "--resume", "nope")
     assert out.returncode == 2 and "no run 'nope'" in out.stderr
 
-    from harness.store import Store
+    from harness.results.store import Store
     store = Store(db)
     store.start_run({"run_id": "smoke-old", "matrix_name": "smoke", "matrix_hash": "0" * 64})
     store.close()

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from agents.runtimes import open_session
-from harness.build import VariantRequest, build_variant
-from harness.compat import skip_reason
+from harness.build.variant import VariantRequest, build_variant
+from harness.matrix.compat import skip_reason
 from harness.methods.cast import MixedPrecision, apply_cast
 from harness.models import weights_digest
-from harness.spec import CastMethod, ModelSpec
+from harness.matrix.schema import CastMethod, ModelSpec
 
 DIGITS = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
 # digits_model and digits_ctx (a 240-sample train split) come from conftest.py

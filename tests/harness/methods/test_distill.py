@@ -8,7 +8,7 @@ from harness.errors import InputError
 from harness.methods.context import MethodError
 from harness.methods.distill import apply_distill
 from harness.models import weights_digest
-from harness.spec import DistillMethod, StudentSpec, TrainSpec
+from harness.matrix.schema import DistillMethod, StudentSpec, TrainSpec
 
 SHORT = TrainSpec(epochs=2, lr=2e-3, batch_size=32)
 
@@ -85,7 +85,7 @@ def test_diverging_training_fails_the_method(digits_model, digits_ctx):
 def _matrix(tmp_path, student: dict):
     import yaml
 
-    from harness.spec import load_matrix
+    from harness.matrix.load import load_matrix
 
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump({

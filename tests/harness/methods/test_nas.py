@@ -10,7 +10,7 @@ from harness.data import load_dataset
 from harness.methods.context import BuildContext, MethodError
 from harness.methods.nas import NasCandidate, _pareto, apply_nas
 from harness.models.builtin import load_builtin
-from harness.spec import NasMethod
+from harness.matrix.schema import NasMethod
 
 STEP = NasMethod(name="nas", kind="nas", trials=4, seed=1,
                  space={"widths": [4, 8], "depths": [1], "kernel_sizes": [3]},

@@ -8,7 +8,7 @@ import torch
 from harness.methods.context import BuildContext, MethodError
 from harness.methods.prune import apply_prune
 from harness.models import weights_digest
-from harness.spec import PruneMethod, TrainSpec
+from harness.matrix.schema import PruneMethod, TrainSpec
 
 ONE_EPOCH = TrainSpec(epochs=1, lr=5e-4, batch_size=64)
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from agents.runtimes import open_session
-from harness.build import VariantRequest, build_variant
-from harness.compat import skip_reason
+from harness.build.variant import VariantRequest, build_variant
+from harness.matrix.compat import skip_reason
 from harness.methods.qat import apply_qat, qat_scheme
 from harness.models import weights_digest
-from harness.spec import CalibrationSpec, ModelSpec, QatMethod, SchemeSpec, TrainSpec
+from harness.matrix.schema import CalibrationSpec, ModelSpec, QatMethod, SchemeSpec, TrainSpec
 
 DIGITS = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
 # digits_model and digits_ctx (a 240-sample train split) come from conftest.py

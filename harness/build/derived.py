@@ -1,0 +1,71 @@
+"""The model-level steps of a chain (prune, distill, qat, cast, nas): a torch model in, a
+torch model out, built once per (weights, steps, dataset, method code) and reused by every
+format of the variant, since training is the slow part of a build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.build.keys import BUILD_LAYOUT_VERSION, code_digest, content_key, step_config
+
+
+def method_modules(steps) -> list[str]:
+    """The modules of the chain's model-level method functions."""
+    from harness.methods import METHODS
+
+    return sorted({METHODS[s.kind].function.partition(":")[0] for s in steps
+                   if METHODS[s.kind].level == "model" and METHODS[s.kind].function})
+
+
+def apply_model_steps(module, steps, ctx):
+    """Run the chain's model-level steps in order: (module, reports keyed by step name)."""
+    from harness.methods import METHODS
+
+    report: dict = {}
+    for step in steps:
+        entry = METHODS[step.kind]
+        if entry.level == "model":
+            output = entry.apply()(module, step, ctx)
+            module = output.module
+            if output.report:
+                report[step.name] = {"kind": step.kind} | output.report
+    return module, report
+
+
+def derived_model(loaded, steps, ctx):
+    """The model-level steps' result, cached. The cache holds pickled modules (pruned models
+    no longer fit their class's constructor); only this harness writes and reads it."""
+    import fcntl
+
+    import torch
+
+    from harness.methods import METHODS
+
+    model_steps = [s for s in steps if METHODS[s.kind].level == "model"]
+    if all(s.kind == "baseline" for s in model_steps):
+        return apply_model_steps(loaded.module, model_steps, ctx)
+    key = content_key({"weights": loaded.weights_digest,
+                       "steps": [step_config(s) for s in model_steps],
+                       "dataset": ctx.dataset.name, "input_shape": list(ctx.input_shape),
+                       "torch": torch.__version__, "code": code_digest(method_modules(steps)),
+                       "layout": BUILD_LAYOUT_VERSION})
+    folder = Path(ctx.cache_dir) / "derived"
+    folder.mkdir(parents=True, exist_ok=True)
+    path, meta = folder / f"{key}.pt", folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file() and meta.is_file():
+            try:
+                module = torch.load(path, map_location="cpu", weights_only=False)
+                return module.eval(), json.loads(meta.read_text())
+            except Exception:  # noqa: BLE001 - a corrupt entry is rebuilt
+                pass
+        module, report = apply_model_steps(loaded.module, model_steps, ctx)
+        try:
+            torch.save(module, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+            meta.write_text(json.dumps(report))
+        except Exception:  # noqa: BLE001 - a module that cannot be pickled is rebuilt each time
+            path.with_suffix(".tmp").unlink(missing_ok=True)
+    return module, report

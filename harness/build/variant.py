@@ -1,0 +1,182 @@
+"""Build node: variant = source model + method chain + format -> artifact, content-addressed.
+
+The variant key (harness.build.keys) hashes everything that determines the artifact,
+including the source code of the harness modules that produce it. A cached variant whose
+artifact still matches its recorded hash is reused; a missing or corrupt one is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.artifacts import artifact_complete, artifact_digest, artifact_files, artifact_size
+
+from harness.build.derived import derived_model, method_modules
+from harness.build.eval_pack import eval_pack
+from harness.build.keys import (BUILD_LAYOUT_VERSION, code_digest, code_modules, content_key,
+                                step_config)
+from harness.matrix.schema import ModelSpec
+
+BUILD_THREADS = 2
+BUILD_MODULES = ("harness.build.variant", "harness.build.derived")
+
+
+@dataclass(frozen=True)
+class VariantRequest:
+    model: ModelSpec
+    method: str
+    steps: tuple       # flattened StepSpec configs
+    format: str
+    base_dir: str      # the matrix's folder: relative paths resolve from there
+    cache_dir: str
+    # measures NAS candidates on a device agent (harness.methods.nas); None: on this host
+    latency_service: object | None = None
+
+
+def artifact_modules(request: VariantRequest) -> list[str]:
+    """The harness modules that turn this request into an artifact (their import closure
+    is added by keys.code_digest): the source loader, the dataset, the chain's methods, the
+    format and the build itself."""
+    from harness.data import dataset_module
+    from harness.formats import FORMATS
+    from harness.models import source_module
+
+    modules = [*BUILD_MODULES, type(FORMATS[request.format]).__module__,
+               *method_modules(request.steps)]
+    for module in (source_module(request.model.source), dataset_module(request.model.dataset)):
+        if module:
+            modules.append(module)
+    return sorted(set(modules))
+
+
+def variant_key(request: VariantRequest, weights_digest: str, toolchain: dict,
+                format_options: dict, source_code: str | None = None) -> str:
+    """`source_code`: a digest of the user's own model code (a module: factory's file),
+    which the weights digest cannot see (same weights, another forward())."""
+    return content_key({
+        "model": {"source": request.model.source, "weights_digest": weights_digest,
+                  "source_code": source_code, "input_shape": request.model.input_shape,
+                  "dataset": request.model.dataset},
+        "steps": [step_config(s) for s in request.steps],
+        "format": {"name": request.format, "options": format_options},
+        "toolchain": toolchain,
+        "code": code_digest(artifact_modules(request)),
+        "layout": BUILD_LAYOUT_VERSION,
+    })
+
+
+def _cached(folder: Path) -> dict | None:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+        artifact, companions = Path(data["artifact_path"]), data.get("companions", [])
+        if (artifact_complete(artifact, companions)
+                and artifact_digest(artifact, companions) == data["sha256"]):
+            return data
+    except (OSError, ValueError, KeyError):
+        pass
+    return None  # missing or corrupt: rebuild
+
+
+def build_variant(request: VariantRequest) -> dict:
+    from harness.data import load_dataset
+    from harness.models import load_model
+
+    loaded = load_model(request.model, Path(request.base_dir), Path(request.cache_dir))
+    dataset = load_dataset(request.model.dataset, loaded.input_shape)
+    return build_loaded(request, loaded, dataset)
+
+
+def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
+    """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
+    the sweep's build node and the Python API (harness.api) both come through here."""
+    from harness.formats import FORMATS
+    from harness.methods import METHODS, precision_of
+    from harness.methods.context import BuildContext
+    from harness.methods.model_stats import compressed_size, model_stats
+    from harness.build.parity import check_parity
+
+    torch.set_num_threads(BUILD_THREADS)
+    cache = Path(request.cache_dir)
+    plugin = FORMATS[request.format]
+    pack_path, pack = eval_pack(loaded, dataset, cache)
+    key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options,
+                      loaded.info.get("module_sha256"))
+    folder = cache / "variants" / key
+    hit = _cached(folder)
+    if hit is not None:
+        try:  # last used = now: `harness cache prune --older-than-days` goes by this
+            os.utime(folder / "manifest.json")
+        except OSError:
+            pass  # a read-only cache is still a cache
+        # Same content under this matrix's names (another matrix may have built it).
+        return hit | {"model": request.model.name, "method": request.method, "cached": True,
+                      "eval_pack": pack}
+
+    started = time.perf_counter()
+    module, method_report = derived_model(loaded, request.steps, BuildContext(
+        dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
+        model_name=request.model.name, threads=BUILD_THREADS, base_dir=Path(request.base_dir),
+        latency_service=request.latency_service))
+    format_steps = [s for s in request.steps if METHODS[s.kind].level == "format"]
+    precision = precision_of(request.steps)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=folder.parent))
+    try:
+        exported = work / f"exported{plugin.extension}"
+        # Batch 2: an example of batch 1 would let the exporters specialise the batch dim.
+        example = torch.from_numpy(dataset.test_x[:2])
+        stats = model_stats(module.eval(), example[:1])
+        plugin.export(module.eval(), example, exported)
+        details: dict = {}
+        artifact = exported
+        for step in format_steps:
+            artifact = work / f"quantized{plugin.extension}"
+            details = plugin.quantize(step, exported, artifact, dataset.calib_x)
+        final = work / f"model{plugin.extension}"
+        companions = list(plugin.companions)
+        for src, dst in zip(artifact_files(artifact, companions), artifact_files(final,
+                                                                              companions)):
+            src.replace(dst)
+        keep = set(artifact_files(final, companions))
+        for leftover in work.iterdir():
+            if leftover not in keep:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        parity = check_parity(str(final), plugin, precision, dataset.test_x,
+                              np.load(pack_path)["reference"], threads=BUILD_THREADS)
+        build_seconds = time.perf_counter() - started
+        manifest = {
+            "variant_id": key, "model": request.model.name, "method": request.method,
+            "method_config": [step_config(s) for s in request.steps],
+            "format": request.format, "precision": precision, "runtime": plugin.runtime,
+            "artifact_path": str(folder / final.name), "companions": companions,
+            "sha256": artifact_digest(final, companions),
+            "size_bytes": artifact_size(final, companions), "build_seconds": build_seconds,
+            "model_stats": stats | {"compressed_size_bytes": compressed_size(
+                artifact_files(final, companions))},
+            "method_report": method_report,
+            "parity": parity,
+            "toolchain": plugin.toolchain() | {"format_options": plugin.options,
+                                               "quantizer": details},
+            "source": {"weights_digest": loaded.weights_digest, **loaded.info},
+            "code_modules": code_modules(artifact_modules(request)),
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder)  # a corrupt earlier build
+        work.replace(folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return manifest | {"cached": False, "eval_pack": pack}

@@ -1,0 +1,293 @@
+"""Ray coordinator: one build task per distinct variant, then one measure task per cell on
+an agent advertising the cell's device; results are handed on as they arrive (ray.wait).
+
+Nothing here waits forever: a cell whose device no node advertises is reported unavailable
+before anything is submitted (Ray would keep such a task pending), every measurement has its
+own timeout inside the agent, a task whose node dies is retried on another node of its kind
+a bounded number of times, and a queued task whose resource no alive node offers any more is
+cancelled and its cells failed."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from harness.cluster.connection import BUILD, HOST_SLOT, ClusterInfo, alive_resources, device_resource
+from harness.matrix.expand import Cell, Plan
+from harness.results.store import utcnow
+
+WAIT_SLICE_S = 0.5          # ray.wait timeout: keeps Ctrl-C and the progress bar responsive
+LIVENESS_EVERY_S = 2.0      # how often queued tasks are checked against the alive nodes
+MEASURE_NODE_RETRIES = 2    # a node that dies mid-measure: retry the cell this many times
+BUILD_NODE_RETRIES = 1
+TRANSPORT_ENV = "HARNESS_ARTIFACTS"  # auto (default) | object-store | shared
+
+
+def ship_artifacts(cluster: ClusterInfo) -> bool:
+    """Through the object store on a cluster of several nodes, unless the user says the
+    artifact cache is a folder every node sees (HARNESS_ARTIFACTS=shared)."""
+    mode = os.environ.get(TRANSPORT_ENV, "auto")
+    if mode == "shared":
+        return False
+    if mode == "object-store":
+        return True
+    return cluster.nodes > 1
+
+
+@dataclass
+class _Task:
+    kind: str                   # build | measure
+    resources: dict
+    cells: list[Cell]
+    submit: Callable[[], object]  # (re)submits the task, returns its ObjectRef
+    attempt: int = 1
+    manifest: dict | None = None
+    shipped: object = None      # the build's files ObjectRef (object-store transport)
+    submitted: datetime | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str                       # ok | failed | timeout | unavailable
+    error: str | None = None
+    variant: dict | None = None
+    result: dict | None = None
+    started_at: datetime | None = None
+
+
+@dataclass
+class Callbacks:
+    on_variant: Callable[[dict], None]
+    on_cell: Callable[[CellOutcome], None]
+    on_phase: Callable[[str], None] = lambda text: None
+    stop_requested: Callable[[], bool] = lambda: False  # checked between results
+
+
+@dataclass
+class Coordinator:
+    plan: Plan
+    cluster: ClusterInfo
+    cache_dir: str
+    callbacks: Callbacks
+    pending: dict = field(default_factory=dict)
+
+    def _remote(self):
+        import ray
+
+        from harness.cluster.tasks import build_task, measure_task
+        # Retries are the coordinator's (bounded, counted, only where a node of the kind is
+        # alive); Ray's own would re-queue a task forever when no such node is left.
+        return (ray.remote(max_retries=0, num_returns=2)(build_task),
+                ray.remote(max_retries=0)(measure_task))
+
+    def _measure_payload(self, cell: Cell, manifest: dict) -> dict:
+        pack = manifest["eval_pack"]
+        return {"cell_id": cell.cell_id, "device": cell.device, "runtime": manifest["runtime"],
+                "precision": manifest["precision"],
+                "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
+                             "companions": manifest.get("companions", [])},
+                "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
+                "measure": self.plan.loaded.matrix.measure.model_dump()}
+
+    def _requests(self, cells: list[Cell]):
+        from harness.build.variant import VariantRequest
+
+        matrix = self.plan.loaded.matrix
+        by_variant: dict[tuple, list[Cell]] = defaultdict(list)
+        for cell in cells:
+            by_variant[cell.variant_name].append(cell)
+        for (model, method, fmt), group in by_variant.items():
+            request = VariantRequest(model=matrix.model(model), method=method,
+                                     steps=tuple(matrix.steps(method)), format=fmt,
+                                     base_dir=str(self.plan.loaded.base_dir),
+                                     cache_dir=self.cache_dir)
+            yield request, group
+
+    @staticmethod
+    def _build_resources(request) -> dict:
+        """A build takes a build node's slot; a format whose artifact is specific to the
+        device (a TensorRT engine) is built by an agent of that device instead."""
+        from harness.formats import FORMATS
+
+        builds_on = FORMATS[request.format].builds_on
+        if builds_on:
+            return {device_resource(builds_on): 1, HOST_SLOT: 1}
+        return {BUILD: 1, HOST_SLOT: 1}
+
+    def _reachable(self, cells: list[Cell]) -> list[Cell]:
+        runnable = []
+        for cell in cells:
+            if not self.cluster.has(BUILD):
+                self.callbacks.on_cell(CellOutcome(cell, "unavailable",
+                                                   "no node of the cluster advertises 'build'"))
+            elif not self.cluster.has(device_resource(cell.device)):
+                self.callbacks.on_cell(CellOutcome(
+                    cell, "unavailable",
+                    f"no agent advertises {device_resource(cell.device)!r}: join a node with "
+                    f"that device to the cluster (`harness agent start --address HEAD:PORT` "
+                    f"on it; see `harness agents`)"))
+            else:
+                runnable.append(cell)
+        return runnable
+
+    def run(self, cells: list[Cell] | None = None) -> None:
+        import ray
+
+        self._build_remote, self._measure_remote = self._remote()
+        self._ship = ship_artifacts(self.cluster)
+        self._timeout_s = self.plan.loaded.matrix.measure.timeout_s
+        cells = self._reachable(list(self.plan.cells if cells is None else cells))
+        for request, group in self._requests(cells):
+            self._submit_build(request, group)
+        self.callbacks.on_phase("building variants")
+        next_check = time.monotonic() + LIVENESS_EVERY_S
+        try:
+            while self.pending:
+                if self.callbacks.stop_requested():
+                    raise KeyboardInterrupt("stop requested")
+                ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAIT_SLICE_S)
+                for ref in ready:
+                    task = self.pending.pop(ref)
+                    (self._on_build if task.kind == "build" else self._on_measure)(ref, task)
+                if time.monotonic() >= next_check:
+                    self._fail_orphans()
+                    next_check = time.monotonic() + LIVENESS_EVERY_S
+        except BaseException:
+            for ref in self.pending:
+                ray.cancel(ref, force=True)
+            self.pending.clear()
+            raise
+
+    # submitting ---------------------------------------------------------------------------
+    def _track(self, task: _Task) -> None:
+        task.submitted = utcnow()
+        self.pending[task.submit()] = task
+
+    def _submit_build(self, request, group: list[Cell]) -> None:
+        resources = self._build_resources(request)
+        holder: dict = {}
+
+        def submit():
+            manifest_ref, files_ref = self._build_remote.options(
+                num_cpus=1, resources=resources).remote(request, self._ship)
+            holder["files"] = files_ref
+            return manifest_ref
+
+        task = _Task("build", resources, group, submit)
+        task.shipped = holder
+        self._track(task)
+
+    def _submit_measure(self, cell: Cell, manifest: dict, files_ref) -> None:
+        resources = {device_resource(cell.device): 1, HOST_SLOT: 1}
+        payload = self._measure_payload(cell, manifest)
+        shipped = [files_ref] if files_ref is not None else None
+
+        def submit():
+            return self._measure_remote.options(num_cpus=1, resources=resources).remote(
+                payload, self._timeout_s, shipped)
+
+        task = _Task("measure", resources, [cell], submit, manifest=manifest)
+        self._track(task)
+
+    # results ------------------------------------------------------------------------------
+    def _retry_or_fail(self, task: _Task, error: str) -> bool:
+        """After a node died under `task`: resubmit it if attempts are left and an alive node
+        offers its resources. Returns True when resubmitted."""
+        task.failures.append(error)
+        limit = MEASURE_NODE_RETRIES if task.kind == "measure" else BUILD_NODE_RETRIES
+        if task.attempt <= limit and not self._missing(task.resources):
+            task.attempt += 1
+            self.pending[task.submit()] = task
+            return True
+        return False
+
+    def _on_build(self, ref, task: _Task) -> None:
+        import ray
+
+        try:
+            manifest = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - a failed build fails its cells only
+            if _node_lost(exc) and self._retry_or_fail(task, _ray_error_text(exc)):
+                return
+            error = f"build failed{_attempts(task)}: {_ray_error_text(exc)}"
+            for cell in task.cells:
+                self.callbacks.on_cell(CellOutcome(cell, "failed", error))
+            return
+        self.callbacks.on_variant(manifest)
+        self.callbacks.on_phase("measuring")
+        files_ref = task.shipped["files"] if self._ship else None
+        for cell in task.cells:
+            self._submit_measure(cell, manifest, files_ref)
+
+    def _on_measure(self, ref, task: _Task) -> None:
+        import ray
+
+        cell, manifest = task.cells[0], task.manifest
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - the node or task died: retry or fail
+            if _node_lost(exc) and self._retry_or_fail(task, _ray_error_text(exc)):
+                return
+            self.callbacks.on_cell(CellOutcome(
+                cell, "failed", f"agent lost{_attempts(task)}: {_ray_error_text(exc)}",
+                variant=manifest, started_at=task.submitted))
+            return
+        status = result.get("status", "failed")
+        error = result.get("error")
+        if task.failures:
+            note = f"measured on attempt {task.attempt}; earlier agents died: " + " | ".join(
+                f.splitlines()[-1][:200] for f in task.failures)
+            error = f"{error}\n{note}" if error else note
+        self.callbacks.on_cell(CellOutcome(cell, status if status in ("ok", "timeout") else
+                                           "failed", error, variant=manifest,
+                                           result=result, started_at=task.submitted))
+
+    # liveness -----------------------------------------------------------------------------
+    def _missing(self, resources: dict) -> list[str]:
+        alive = alive_resources()
+        return [r for r, n in resources.items() if alive.get(r, 0) < n]
+
+    def _fail_orphans(self) -> None:
+        """Queued tasks that no alive node can run any more (their nodes died): Ray would
+        keep them pending forever, so cancel them and fail their cells."""
+        import ray
+
+        alive = alive_resources()
+        for ref, task in list(self.pending.items()):
+            missing = [r for r, n in task.resources.items() if alive.get(r, 0) < n]
+            if not missing:
+                continue
+            ray.cancel(ref, force=True)
+            del self.pending[ref]
+            history = f" after: {' | '.join(task.failures)}" if task.failures else ""
+            error = (f"no alive node advertises {', '.join(map(repr, missing))} any more "
+                     f"(the agents that did have left the cluster){history}")
+            for cell in task.cells:
+                self.callbacks.on_cell(CellOutcome(
+                    cell, "failed", error if task.kind == "measure" else
+                    f"build not run: {error}", variant=task.manifest,
+                    started_at=task.submitted))
+
+
+def _node_lost(exc: Exception) -> bool:
+    """The task's node or worker process died (not an error of the task's own code)."""
+    from ray import exceptions as rx
+
+    return isinstance(exc, (rx.NodeDiedError, rx.WorkerCrashedError, rx.LocalRayletDiedError,
+                            rx.ObjectLostError, rx.OutOfMemoryError))
+
+
+def _attempts(task: _Task) -> str:
+    return f" (after {task.attempt} attempts)" if task.attempt > 1 else ""
+
+
+def _ray_error_text(exc: Exception) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-12:])[-3000:] or type(exc).__name__

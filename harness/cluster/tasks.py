@@ -1,0 +1,112 @@
+"""What runs on cluster nodes, as plain functions (the coordinator makes them remote).
+
+A build runs in the Ray worker on a `build` node; a measurement starts a fresh worker
+process on the device's agent (agents.launcher), so a runtime crash costs one cell.
+
+Artifacts reach an agent either by path (one host, or a shared folder) or through Ray's
+object store: the build task then also returns the files' bytes, the agent writes them into
+its own cache, and the worker checks the sha256 before it loads anything."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+FETCH_TIMEOUT_S = 600.0     # an artifact that cannot be fetched in this long fails the cell
+AGENT_CACHE_ENV = "HARNESS_AGENT_CACHE"
+
+
+def _files(entry: dict) -> dict[str, bytes]:
+    from agents.artifacts import artifact_files
+
+    return {f.name: f.read_bytes()
+            for f in artifact_files(entry["path"], entry.get("companions", ()))}
+
+
+def build_task(request, ship: bool = False) -> tuple[dict, dict | None]:
+    """(manifest, files): files are the artifact's and the eval pack's bytes when they must
+    travel through the object store, else None."""
+    from harness.build.variant import build_variant
+
+    manifest = build_variant(request)
+    if not ship:
+        return manifest, None
+    return manifest, {"artifact": _files({"path": manifest["artifact_path"],
+                                          "companions": manifest.get("companions", [])}),
+                      "eval_pack": _files({"path": manifest["eval_pack"]["path"]})}
+
+
+def _agent_cache() -> Path:
+    return Path(os.environ.get(AGENT_CACHE_ENV) or
+                Path(tempfile.gettempdir()) / "harness-agent-cache")
+
+
+def _materialize(entry: dict, files: dict[str, bytes]) -> dict:
+    """Write shipped files under the agent's cache (keyed by their digest; kept when already
+    there and whole) and point the entry at them. The worker verifies the digest again."""
+    from agents.artifacts import artifact_digest
+
+    main = Path(entry["path"]).name
+    folder = _agent_cache() / entry["sha256"][:32]
+    target = folder / main
+    companions = entry.get("companions", ())
+    try:
+        if artifact_digest(target, companions) == entry["sha256"]:
+            return entry | {"path": str(target)}
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(folder / name)
+    return entry | {"path": str(target)}
+
+
+def _node_identity() -> dict:
+    """Which agent ran this: its node id and the labels `harness agent start` set."""
+    import ray
+
+    from harness.cluster.node import label
+
+    context = ray.get_runtime_context()
+    labels = context.get_node_labels() or {}
+    identity = {"node_id": context.get_node_id()}
+    if labels.get(label("host")):
+        identity["host"] = labels[label("host")]
+    if labels.get(label("emulated")) == "true":
+        identity["emulated"] = True
+    return identity
+
+
+def measure_task(cell: dict, timeout_s: float, shipped: list | None = None) -> dict:
+    """`shipped` is [ObjectRef of build_task's files] (a list, so Ray does not fetch it
+    unless this agent needs it), or None when paths are shared."""
+    from agents.launcher import run_cell
+
+    identity = _node_identity()
+    if shipped:
+        import ray
+
+        try:
+            files = ray.get(shipped[0], timeout=FETCH_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - timeout or lost object: this cell fails
+            return _stamped({"status": "failed",
+                             "error": f"could not fetch the artifact from the object store: "
+                                      f"{type(exc).__name__}: {exc}"}, cell["device"], identity)
+        cell = cell | {"artifact": _materialize(cell["artifact"], files["artifact"]),
+                       "eval_pack": _materialize(cell["eval_pack"], files["eval_pack"])}
+    result = run_cell(cell, timeout_s)
+    return _stamped(result, cell["device"], identity)
+
+
+def _stamped(result: dict, kind: str, identity: dict) -> dict:
+    """Every result, failed ones included, says which agent produced it."""
+    from agents.devices import fingerprint
+
+    result["agent"] = identity
+    device = result.get("device") or fingerprint(kind)
+    result["device"] = device | {k: v for k, v in identity.items() if k in ("host", "emulated")}
+    result["runtime"] = (result.get("runtime") or {}) | {"node_id": identity["node_id"]}
+    return result

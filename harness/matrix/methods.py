@@ -1,0 +1,181 @@
+"""The matrix's method configurations, and the field types the whole schema shares.
+
+One pydantic model per method kind; `MethodSpec` tells them apart by `kind` (or `chain`).
+`harness.matrix.schema` re-exports every name here: import them from there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo,
+                      field_validator, model_validator)
+
+# Names become parts of file names and cell ids: keep them boring.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+FormatName = Literal["torch", "onnx", "openvino", "tflite", "tensorrt"]
+DeviceKind = Literal["intel-cpu", "nvidia-gpu", "arm-edge"]
+SOURCE_RE = re.compile(
+    r"^(builtin:[a-z0-9_]+|torchvision:[a-z0-9_]+|module:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class CalibrationSpec(Strict):
+    samples: int = Field(default=128, ge=1, le=100_000)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+
+
+class SchemeSpec(Strict):
+    symmetric: bool = True
+    per_channel: bool = True
+    # uint8 activations x int8 weights (U8S8) is ONNX Runtime's fast path on x86 and ARM
+    # (3.2x fp32 on resnet18 here, against 1.3x for int8 activations).
+    activation_dtype: Literal["uint8", "int8"] = "uint8"
+
+
+class BaselineMethod(Strict):
+    name: Name
+    kind: Literal["baseline"]
+
+
+class QuantizeMethod(Strict):
+    name: Name
+    kind: Literal["quantize"]
+    mode: Literal["dynamic", "static"]
+    calibration: CalibrationSpec | None = Field(default=None, validate_default=True)
+    scheme: SchemeSpec = SchemeSpec()
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_for_static(cls, value, info: ValidationInfo):
+        mode = info.data.get("mode")
+        if mode == "dynamic" and value is not None:
+            raise ValueError("calibration applies to mode 'static' only")
+        if mode == "static" and value is None:
+            return CalibrationSpec()  # explicit default, so it is part of the variant key
+        return value
+
+
+class TrainSpec(Strict):
+    """A short supervised training or fine-tuning run on the model's dataset's train split."""
+    epochs: int = Field(default=3, ge=0, le=1000)
+    lr: float = Field(default=1e-3, gt=0, le=10)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    batch_size: int = Field(default=64, ge=1, le=65_536)
+    seed: int = Field(default=0, ge=0)
+
+
+class CastMethod(Strict):
+    """Mixed precision: weights and compute in fp16 or bf16, inputs and outputs in fp32."""
+    name: Name
+    kind: Literal["cast"]
+    dtype: Literal["fp16", "bf16"]
+
+
+class QatMethod(Strict):
+    """Quantization-aware training: fake-quant fine-tuning, exported so the runtime runs int8."""
+    name: Name
+    kind: Literal["qat"]
+    train: TrainSpec = TrainSpec(epochs=2, lr=1e-4)
+    calibration: CalibrationSpec = CalibrationSpec()  # the observers' starting ranges
+    # Affine activations by default: with symmetric ones ONNX Runtime cannot fuse Conv+ReLU
+    # into its int8 kernels and the QAT model runs slower than fp32.
+    scheme: SchemeSpec = SchemeSpec(symmetric=False)
+
+
+class PruneMethod(Strict):
+    name: Name
+    kind: Literal["prune"]
+    # unstructured: zero single weights (no dense speedup); channel: remove whole
+    # filters/channels so the dense model really gets smaller and faster.
+    structure: Literal["unstructured", "channel"]
+    sparsity: float = Field(ge=0, lt=1)
+    scope: Literal["layer", "global"] = "global"
+    importance: Literal["l1", "l2", "taylor"] = "l1"
+    steps: int = Field(default=1, ge=1, le=100)      # iterative schedule
+    finetune: TrainSpec | None = TrainSpec()          # after every step; null: none
+
+
+class StudentSpec(Strict):
+    """Exactly one of: a model source (builtin:/torchvision:/module:) or a width factor
+    (a copy of the teacher with that fraction of its channels, freshly initialised)."""
+    source: str | None = None
+    width: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str | None) -> str | None:
+        if value is not None and not SOURCE_RE.match(value):
+            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "StudentSpec":
+        if (self.source is None) == (self.width is None):
+            raise ValueError("give exactly one of source or width")
+        return self
+
+
+class DistillMethod(Strict):
+    """Teacher (the model as it arrives) -> student; loss alpha * T^2 * KL(T) + (1 - alpha) * CE.
+    The same student is also trained without the teacher, for the report."""
+    name: Name
+    kind: Literal["distill"]
+    student: StudentSpec
+    alpha: float = Field(default=0.7, ge=0, le=1)
+    temperature: float = Field(default=4.0, gt=0, le=100)
+    train: TrainSpec = TrainSpec(epochs=10, lr=2e-3)
+
+
+class NasSpace(Strict):
+    widths: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default=[8, 16, 32],
+                                                             min_length=1, max_length=16)
+    depths: list[Annotated[int, Field(ge=1, le=16)]] = Field(default=[1, 2, 3],
+                                                           min_length=1, max_length=16)
+    kernel_sizes: list[Literal[1, 3, 5, 7]] = Field(default=[3, 5], min_length=1)
+
+
+class NasMethod(Strict):
+    """Latency-aware search over a small CNN family: accuracy from short training on the
+    model's dataset, latency measured on `device`'s agent in `format`. Its Pareto set
+    becomes `pareto_size` variants named NAME-p1 (fastest) ... NAME-pK."""
+    name: Name
+    kind: Literal["nas"]
+    device: DeviceKind = "intel-cpu"
+    format: FormatName = "onnx"
+    space: NasSpace = NasSpace()
+    trials: int = Field(default=12, ge=2, le=1000)
+    train: TrainSpec = TrainSpec(epochs=5, lr=1e-2)
+    pareto_size: int = Field(default=3, ge=1, le=16)
+    seed: int = Field(default=0, ge=0)
+    member: int = Field(default=0, ge=0, le=16)  # set by expansion: which Pareto member
+
+
+class ChainMethod(Strict):
+    name: Name
+    chain: list[Name] = Field(min_length=1, max_length=16)
+
+
+def _method_tag(value: object) -> str | None:
+    if isinstance(value, dict):
+        return "chain" if "chain" in value else value.get("kind")
+    if isinstance(value, ChainMethod):
+        return "chain"
+    return getattr(value, "kind", None)
+
+
+MethodSpec = Annotated[
+    Union[Annotated[BaselineMethod, Tag("baseline")], Annotated[QuantizeMethod, Tag("quantize")],
+          Annotated[CastMethod, Tag("cast")], Annotated[QatMethod, Tag("qat")],
+          Annotated[PruneMethod, Tag("prune")], Annotated[DistillMethod, Tag("distill")],
+          Annotated[NasMethod, Tag("nas")], Annotated[ChainMethod, Tag("chain")]],
+    Discriminator(_method_tag),
+]
+StepSpec = (BaselineMethod | QuantizeMethod | CastMethod | QatMethod | PruneMethod
+            | DistillMethod | NasMethod)
+METHOD_TAGS = ("baseline", "quantize", "cast", "qat", "prune", "distill", "nas", "chain")
+# Methods that train: they need a dataset with a labelled train split.
+TRAINING_KINDS = ("qat", "distill", "nas")

@@ -1,0 +1,273 @@
+"""The matrix file's schema: strict pydantic models, cross-field rules and the checks that
+need no model built (dangling references, chain cycles, training data, student fit).
+
+Method configs and the shared field types live in harness.matrix.methods."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from harness.matrix.methods import (  # noqa: F401 - re-exported: the schema's vocabulary
+    METHOD_TAGS, SOURCE_RE, TRAINING_KINDS, BaselineMethod, CalibrationSpec, CastMethod,
+    ChainMethod, DeviceKind, DistillMethod, FormatName, MethodSpec, Name, NasMethod, NasSpace,
+    PruneMethod, QatMethod, QuantizeMethod, SchemeSpec, StepSpec, Strict, StudentSpec,
+    TrainSpec)
+
+KNOWN_FORMATS = ("torch", "onnx", "openvino", "tflite", "tensorrt")
+KNOWN_DEVICES = ("intel-cpu", "nvidia-gpu", "arm-edge")
+KNOWN_DATASETS = ("digits", "synthetic")
+MAX_CHAIN_DEPTH = 16       # chains naming chains naming chains ...
+MAX_CHAIN_STEPS = 64       # steps of one method once its nested chains are flattened
+MAX_CELLS = 10_000         # models x methods x formats x devices
+MAX_EXCLUDE_RULES = 1000
+
+
+class ModelSpec(Strict):
+    name: Name
+    source: str
+    weights: str | None = None
+    input_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        default=None, min_length=1, max_length=4)
+    dataset: Literal["digits", "synthetic"] = "synthetic"
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str) -> str:
+        if not SOURCE_RE.match(value):
+            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        return value
+
+    @model_validator(mode="after")
+    def _shape_known(self) -> "ModelSpec":
+        if self.input_shape is None and not self.source.startswith("builtin:"):
+            raise ValueError("input_shape is required for torchvision: and module: sources")
+        if self.dataset == "digits" and self.source.startswith("torchvision:"):
+            raise ValueError("dataset 'digits' has 1x32x32 inputs; use it with builtin models")
+        return self
+
+
+
+
+class MeasureSpec(Strict):
+    batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default=[1], min_length=1,
+                                                                  max_length=16)
+    threads: int = Field(default=1, ge=1, le=256)
+    warmup_s: float = Field(default=1.0, ge=0, le=600)
+    min_iterations: int = Field(default=50, ge=1, le=10_000_000)
+    min_seconds: float = Field(default=2.0, ge=0, le=3600)
+    max_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    # Stop early once the 95% CI of the median is this narrow (relative to the median).
+    ci_rel_width: float = Field(default=0.02, gt=0, le=1)
+    # A measurement whose coefficient of variation exceeds this is flagged noisy.
+    noisy_cv: float = Field(default=0.1, gt=0, le=10)
+    accuracy: bool = True
+    # Fresh worker processes per cell, run back to back and pooled: a single process's
+    # samples share one memory layout and core, so its CI cannot cover a second process.
+    # With 3 or more the stored CI spans the processes (agents/repeats.py).
+    processes: int = Field(default=1, ge=1, le=16)
+    timeout_s: float = Field(default=900.0, gt=0, le=86_400)
+    # RSS of the measuring process (and its children) above which the cell is killed and
+    # recorded as failed: a runaway runtime must not take the agent host down.
+    memory_limit_mb: float | None = Field(default=None, ge=16, le=4_000_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MeasureSpec":
+        if self.max_seconds < self.min_seconds:
+            raise ValueError("max_seconds must be >= min_seconds")
+        if len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise ValueError("batch_sizes must not repeat")
+        return self
+
+
+class ExcludeRule(Strict):
+    model: Name | None = None
+    method: Name | None = None
+    format: FormatName | None = None
+    device: DeviceKind | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ExcludeRule":
+        if not any((self.model, self.method, self.format, self.device)):
+            raise ValueError("an exclude rule needs at least one of model, method, format, device")
+        return self
+
+
+class Matrix(Strict):
+    name: Name
+    models: list[ModelSpec] = Field(min_length=1, max_length=1000)
+    methods: list[MethodSpec] = Field(min_length=1, max_length=1000)
+    formats: list[FormatName] = Field(min_length=1)
+    devices: list[DeviceKind] = Field(min_length=1)
+    measure: MeasureSpec = MeasureSpec()
+    exclude: list[ExcludeRule] = Field(default=[], max_length=MAX_EXCLUDE_RULES)
+    # method name -> (flattened steps, chain nesting depth), filled by validation
+    _flat_steps: dict = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Matrix":
+        cells = len(self.models) * len(self.methods) * len(self.formats) * len(self.devices)
+        if cells > MAX_CELLS:
+            raise ValueError(f"models x methods x formats x devices is {cells} cells "
+                             f"(allowed: at most {MAX_CELLS}; split the matrix)")
+        for label, names in (("models", [m.name for m in self.models]),
+                             ("methods", [m.name for m in self.methods]),
+                             ("formats", list(self.formats)), ("devices", list(self.devices))):
+            seen = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{label}: duplicate name {name!r}")
+                seen.add(name)
+        model_names = {m.name for m in self.models}
+        method_names = {m.name for m in self.methods}
+        for i, rule in enumerate(self.exclude):
+            if rule.model and rule.model not in model_names:
+                raise ValueError(f"exclude[{i}].model: {rule.model!r} is not a model of this "
+                                 f"matrix (allowed: {_names(model_names)})")
+            if rule.method and rule.method not in method_names:
+                raise ValueError(f"exclude[{i}].method: {rule.method!r} is not a method of this "
+                                 f"matrix (allowed: {_names(method_names)})")
+        for method in self.methods:
+            self.steps(method.name)  # raises on dangling references and cycles
+        self._check_chains_and_training()
+        for method in self.methods:
+            if isinstance(method, DistillMethod):
+                error = student_fit_error(method, self.models)
+                if error:
+                    raise ValueError(error)
+        return self
+
+    def _check_chains_and_training(self) -> None:
+        trainable = [m.name for m in self.models if m.dataset in LABELLED_DATASETS]
+        for method in self.methods:
+            steps = self.steps(method.name)
+            if isinstance(method, ChainMethod) and any(isinstance(s, NasMethod) for s in steps):
+                raise ValueError(f"methods[{method.name!r}].chain: a nas method expands into "
+                                 f"several variants and cannot be part of a chain "
+                                 f"(allowed: baseline, quantize, cast, qat, prune, distill)")
+            needs = next((s for s in steps if _needs_training(s)), None)
+            if needs is not None and not trainable:
+                raise ValueError(
+                    f"methods[{method.name!r}]: {needs.kind} needs training data, and no model "
+                    f"of this matrix has a labelled train split (allowed datasets: "
+                    f"{', '.join(LABELLED_DATASETS)}; models here use: "
+                    f"{', '.join(sorted({m.dataset for m in self.models}))})")
+
+    def cell_methods(self, method_name: str) -> list[str]:
+        """The method names cells carry: one per method, one per Pareto member for nas."""
+        spec = self.method(method_name)
+        if isinstance(spec, NasMethod):
+            return [f"{spec.name}-p{i}" for i in range(1, spec.pareto_size + 1)]
+        return [spec.name]
+
+    def base_method(self, cell_method: str) -> str:
+        nas = self._nas_member(cell_method)
+        return nas.name if nas is not None else cell_method
+
+    def method(self, name: str) -> MethodSpec:
+        return next(m for m in self.methods if m.name == name)
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def steps(self, method_name: str) -> list[StepSpec]:
+        """Flatten a method (a chain may name other chains) into its ordered steps. A nas
+        Pareto member (NAME-pK) is its search with `member` set."""
+        nas = self._nas_member(method_name)
+        if nas is not None:
+            return [nas]
+        return list(self._flatten(method_name, ())[0])
+
+    def _nas_member(self, cell_method: str) -> NasMethod | None:
+        if any(m.name == cell_method for m in self.methods):
+            return None
+        base, _, member = cell_method.rpartition("-p")
+        spec = next((m for m in self.methods if m.name == base), None)
+        if isinstance(spec, NasMethod) and member.isdigit() and 1 <= int(member) <= spec.pareto_size:
+            return spec.model_copy(update={"member": int(member)})
+        return None
+
+    def _flatten(self, method_name: str, trail: tuple[str, ...]) -> tuple[tuple, int]:
+        """(steps, nesting depth) of a method. Memoised, and bounded in depth and length
+        whatever the order of the methods: chains that double at every level would expand
+        exponentially, and deep ones would exhaust the interpreter's stack."""
+        cached = self._flat_steps.get(method_name)
+        if cached is None:
+            cached = self._flatten_uncached(method_name, trail)
+            self._flat_steps[method_name] = cached
+        if len(trail) + cached[1] > MAX_CHAIN_DEPTH:
+            raise ValueError(f"methods[{(trail or (method_name,))[0]!r}].chain: chains nest "
+                             f"deeper than {MAX_CHAIN_DEPTH} levels "
+                             f"(allowed: at most {MAX_CHAIN_DEPTH})")
+        return cached
+
+    def _flatten_uncached(self, method_name: str, trail: tuple[str, ...]) -> tuple[tuple, int]:
+        if method_name in trail:
+            raise ValueError(f"methods: chain cycle {' -> '.join(trail + (method_name,))}")
+        if len(trail) > MAX_CHAIN_DEPTH:
+            raise ValueError(f"methods[{trail[0]!r}].chain: chains nest deeper than "
+                             f"{MAX_CHAIN_DEPTH} levels (allowed: at most {MAX_CHAIN_DEPTH})")
+        spec = next((m for m in self.methods if m.name == method_name), None)
+        if spec is None:
+            where = f"methods[{trail[-1]!r}].chain" if trail else "methods"
+            raise ValueError(f"{where}: {method_name!r} is not a method of this matrix "
+                             f"(allowed: {_names(m.name for m in self.methods)})")
+        if not isinstance(spec, ChainMethod):
+            return (spec,), 0
+        flat: list[StepSpec] = []
+        depth = 0
+        for ref in spec.chain:
+            sub, sub_depth = self._flatten(ref, trail + (method_name,))
+            flat.extend(sub)
+            depth = max(depth, sub_depth + 1)
+            if len(flat) > MAX_CHAIN_STEPS:
+                raise ValueError(f"methods[{method_name!r}].chain: expands to more than "
+                                 f"{MAX_CHAIN_STEPS} steps once nested chains are "
+                                 f"flattened (allowed: at most {MAX_CHAIN_STEPS})")
+        return tuple(flat), depth
+
+
+LABELLED_DATASETS = ("digits",)
+DATASET_CHANNELS = {"digits": 1}  # datasets that fix the input shape: its channel count
+
+
+def student_fit_error(method: DistillMethod, models: list[ModelSpec]) -> str | None:
+    """The part of "the student fits the teacher" that needs no model built: torchvision
+    classifiers take 3-channel images, so a torchvision student cannot learn from a model
+    whose inputs have another channel count. The rest (a builtin or module student's input
+    and output shapes) is checked when the student is built (harness.methods.distill)."""
+    source = method.student.source
+    if source is None or not source.startswith("torchvision:"):
+        return None
+    channels = {m.name: (m.input_shape[0] if m.input_shape else DATASET_CHANNELS.get(m.dataset))
+                for m in models if m.dataset in LABELLED_DATASETS}
+    if not channels or any(c in (None, 3) for c in channels.values()):
+        return None  # some teacher may fit; the build checks each one
+    return (f"methods[{method.name!r}].student.source: {source!r} takes 3-channel images; "
+            f"the models it would distil ({_names(channels)}) take "
+            f"{_names({str(c) for c in channels.values()})}-channel inputs (allowed: "
+            f"builtin:NAME or module:pkg.mod:factory students of the teacher's input shape, "
+            f"or student.width)")
+
+
+def _needs_training(step) -> bool:
+    if step.kind in TRAINING_KINDS:
+        return True
+    return step.kind == "prune" and step.finetune is not None and step.finetune.epochs > 0
+
+
+def training_skip_reason(steps, model: ModelSpec) -> str | None:
+    """Why this model cannot go through these steps (None: it can)."""
+    needs = next((s for s in steps if _needs_training(s)), None)
+    if needs is not None and model.dataset not in LABELLED_DATASETS:
+        return (f"{needs.kind} trains on a labelled train split; dataset '{model.dataset}' of "
+                f"model '{model.name}' has none")
+    return None
+
+
+def _names(names, limit: int = 12) -> str:
+    """A readable 'allowed' list: sorted, cut after `limit` names."""
+    names = sorted(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
