@@ -1,4 +1,5 @@
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,9 @@ def test_an_edited_format_rebuilds_and_an_unchanged_one_does_not(cache_dir, monk
     first = build_variant(req)
     assert build_variant(req)["cached"]  # unchanged code: nothing is rebuilt
     original = keys.source_text
+    edit = f"\n# edited exporter {uuid.uuid4()}\n"  # new each run: the cache outlives runs
     monkeypatch.setattr(keys, "source_text", lambda name: original(name) + (
-        "\n# edited exporter\n" if name == "harness.formats.onnx_format" else ""))
+        edit if name == "harness.formats.onnx_format" else ""))
     keys.clear_digest_cache()
     try:
         edited = build_variant(req)
