@@ -1,6 +1,8 @@
 """Parity of a converted artifact with its torch source, on the same inputs, through the
 agent runtime that will run it. A variant outside its precision's tolerance is stored and
-measured like any other, but marked suspect: it is never hidden."""
+measured like any other, but marked suspect: it is never hidden. A parity this build host
+cannot measure (no device here runs the format) is stored as not measured (`ok` and
+`suspect` null, with the reason), never as passed."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ TOLERANCE = {
 }
 
 
+def not_measured(reason: str) -> dict:
+    return {"ok": None, "suspect": None, "measured": False, "reason": reason}
+
+
 def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
                  reference: np.ndarray, threads: int = 1) -> dict:
     """Run the artifact on this build host through the format's agent runtime. A format no
@@ -26,8 +32,9 @@ def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
 
     here = [kind for kind in plugin.devices if kind in detect_kinds()]
     if not here:
-        return {"ok": True, "suspect": False, "skipped": f"no {'/'.join(plugin.devices)} "
-                f"device on the build host to run {plugin.runtime}"}
+        return not_measured(f"no {'/'.join(plugin.devices)} device on the build host to run "
+                            f"{plugin.runtime}; the agents' accuracy and fidelity figures "
+                            f"still compare the variant with the fp32 source")
     session = open_session(plugin.runtime, artifact, threads=threads, device=here[0],
                            precision=precision)
     outputs = run_batched(session.run, x)
@@ -38,4 +45,4 @@ def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
     return {"samples": int(len(x)), "max_abs_err": fid["fidelity_max_abs_err"],
             "cosine_min": fid["fidelity_cosine_min"],
             "top1_agreement": fid["fidelity_top1_agreement"], "sqnr_db": fid["fidelity_sqnr_db"],
-            "tolerance": tol, "ok": bool(ok), "suspect": not ok}
+            "tolerance": tol, "measured": True, "ok": bool(ok), "suspect": not ok}

@@ -17,7 +17,6 @@ from harness.results import plots
 from harness.errors import InputError
 from harness.results.summary import ACCURACY_BUDGET_POINTS, best_rows
 
-NOISY_CV = 0.1  # above this the p50 of one run is not a number to compare runs with
 PROBLEM_STATUSES = ("failed", "timeout", "unavailable")
 BASELINE_CONFIG = [{"kind": "baseline"}]
 
@@ -137,10 +136,14 @@ BEST_HEADERS = ["model", "device", "method", "format", "precision", "batch", "p5
                 "vs baseline", "top-1 / fidelity", "drop pts", "size MB"]
 
 
+def _parity_note(suspect: bool | None) -> str:
+    return {True: " (parity suspect)", None: " (parity not checked)"}.get(suspect, "")
+
+
 def _best_cells(best: tuple) -> list[str]:
     (model, device, method, fmt, precision, batch, p50, speedup, quality, labelled, drop,
      size, suspect) = best
-    return [model, device, method, fmt, precision + (" (parity suspect)" if suspect else ""),
+    return [model, device, method, fmt, precision + _parity_note(suspect),
             str(batch), _num(p50), _num(speedup, "{:.2f}x"),
             _num(quality, "{:.2%}") + ("" if labelled else " (fidelity)"),
             _num(drop, "{:+.2f}"), _num(size and size / 2**20, "{:.2f}")]
@@ -177,21 +180,30 @@ def _results_table(rows: list[dict]) -> str:
                "stop"]
     body, classes = [], []
     for r in rows:
-        noisy = r.get("latency_cv") is not None and r["latency_cv"] > NOISY_CV
+        noisy = bool(r.get("latency_noisy"))  # the worker's flag: measure.noisy_cv
         body.append([r["model"], r["method"], r["format"], r.get("precision") or "-",
                      r["device"], r["batch_size"], _num(r.get("latency_p50_ms")),
                      _num(r.get("latency_p99_ms")),
                      _Html(escape(_num(r.get("latency_cv"), "{:.1%}"))
                            + (_tag("noisy", "warn") if noisy else "")),
                      _num(r.get("throughput_ips"), "{:.1f}"),
-                     _Html(escape(_quality_text(r))
-                           + (_tag("parity suspect", "bad") if r.get("parity_suspect") else "")),
+                     _Html(escape(_quality_text(r)) + _parity_tag(r.get("parity_status"))),
                      _num(r.get("size_bytes") and r["size_bytes"] / 2**20, "{:.2f}"),
                      _num(r.get("peak_rss_mb"), "{:.0f}"), r.get("stop_reason") or "-"])
         classes.append("noisy" if noisy else "")
     # Wide: a scrolling box rather than a page wider than the window.
     return ("<div class=scroll>" + _table(headers, body, numeric={5, 6, 7, 8, 9, 11, 12},
                                           row_classes=classes, cls="results") + "</div>")
+
+
+def _parity_tag(status: str | None) -> str:
+    """Parity of the artifact with its source, checked on the build host: flagged when it
+    failed, and said when it could not be checked (never shown as passed)."""
+    if status == "suspect":
+        return _tag("parity suspect", "bad")
+    if status == "not checked":
+        return _tag("parity not checked")
+    return ""
 
 
 def _problems_html(problems: list[dict]) -> str:
@@ -242,7 +254,7 @@ def render_html(data: dict) -> str:
         ("Latency distributions (raw samples)", plots.latency_distributions(data["samples"])),
     ]
     best = ([_best_cells(b) for b in data["best"]])
-    noisy = sum(1 for r in results if (r.get("latency_cv") or 0) > NOISY_CV)
+    noisy = sum(1 for r in results if r.get("latency_noisy"))
     sections = [
         f"<h1>harness report: {escape(run['run_id'])}</h1>",
         _table(None, _header_facts(data), cls="meta"),
@@ -254,7 +266,8 @@ def render_html(data: dict) -> str:
         "unlabelled data, points of disagreement with the fp32 source (fidelity).</p>",
         "<h2>Plots</h2>",
         *(f"<h3>{escape(title)}</h3>{_img(png, title)}" for title, png in figures),
-        f"<h2>All results ({len(results)} rows; {noisy} noisy, CV &gt; {NOISY_CV:.0%})</h2>",
+        f"<h2>All results ({len(results)} rows; {noisy} noisy: CV above the matrix's "
+        f"measure.noisy_cv)</h2>",
         _results_table(results) if results else "<p class=muted>No ok cell.</p>",
         "<h2>Cells that did not run, and why</h2>", _problems_html(data["problems"]),
         "<h2>Environment</h2>", _environment_html(data),

@@ -63,8 +63,10 @@ V1 = [
 
 
 def _results_view(variant_extra: tuple[str, ...] = (),
-                  measurement_columns: tuple[str, ...] | None = None) -> str:
+                  measurement_columns: tuple[str, ...] | None = None,
+                  expressions: tuple[str, ...] = ()) -> str:
     extra = "".join(f"v.{name}, " for name in variant_extra)
+    extra += "".join(f"{expression}, " for expression in expressions)
     if measurement_columns is None:  # as released in v2 and v3
         measurement_columns = tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",)
     return f"""CREATE OR REPLACE VIEW results AS
@@ -132,11 +134,27 @@ V5 += ["ALTER TABLE latency_samples ADD COLUMN process INTEGER DEFAULT 0",
        _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
        LATEST_VIEW]
 
+# v6: parity that was never measured (no device on the build host runs the format) was
+# stored as passed (`ok: true`, suspect false, with a "skipped" note). It is now NULL with
+# its reason; old rows are corrected, and the results view says passed / suspect /
+# not checked.
+PARITY_STATUS = ("CASE WHEN v.variant_id IS NULL THEN NULL "
+                 "WHEN v.suspect IS NULL THEN 'not checked' "
+                 "WHEN v.suspect THEN 'suspect' ELSE 'passed' END AS parity_status")
+V6 = [
+    """UPDATE variants SET suspect = NULL,
+       parity = json_object('ok', NULL, 'suspect', NULL, 'measured', false,
+                            'reason', parity->>'$.skipped')
+       WHERE parity->>'$.skipped' IS NOT NULL""",
+    _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS), (PARITY_STATUS,)),
+    PARETO_VIEW, LATEST_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
     (3, "variant params, MACs, sparsity, compressed size and method report", V3),
     (4, "energy idle baseline and window; noisy latency flag", V4),
     (5, "host-timed p50, worker processes per cell, sampled peak RSS", V5),
+    (6, "parity not measured is NULL with its reason, not passed; parity_status", V6),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

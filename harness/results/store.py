@@ -129,7 +129,8 @@ class Store:
             "runtime": manifest["runtime"], "artifact_path": manifest["artifact_path"],
             "sha256": manifest["sha256"], "size_bytes": manifest["size_bytes"],
             "build_seconds": manifest["build_seconds"], "parity": json.dumps(manifest["parity"]),
-            "suspect": bool(manifest["parity"].get("suspect")),
+            # NULL when the build host could not measure parity: not measured is not passed
+            "suspect": manifest["parity"].get("suspect"),
             "toolchain": json.dumps(manifest["toolchain"]),
             "source": json.dumps(manifest.get("source", {})),
         }

@@ -52,8 +52,8 @@ def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, baselines: list[s
         table.add_column(col, justify="right" if col[0].isdigit() or " " in col else "left")
     for (model, device, method, fmt, precision, batch, p50, speedup, quality, labelled, drop,
          size, suspect) in best_rows(con, run_id, baselines):
-        table.add_row(model, device, method, fmt, precision + (" (parity suspect)" if suspect
-                                                              else ""), str(batch),
+        parity = {True: " (parity suspect)", None: " (parity not checked)"}.get(suspect, "")
+        table.add_row(model, device, method, fmt, precision + parity, str(batch),
                       f"{p50:.3f}", f"{speedup:.2f}x" if speedup else "-",
                       f"{quality:.2%}" + ("" if labelled else " fid."), f"{drop:+.2f}",
                       f"{size / 2**20:.2f}" if size else "-")

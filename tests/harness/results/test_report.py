@@ -16,18 +16,22 @@ SKIP_REASON = "format 'torch' has no int8 realisation in this version yet"
 FAILED_ERROR = 'Traceback:\n  File "<module>", line 1\nRuntimeError: shape [1] & [8] mismatch'
 
 
-def manifest(variant_id, method, fmt, config, precision="fp32", size=1_000_000):
+def manifest(variant_id, method, fmt, config, precision="fp32", size=1_000_000,
+             parity=None):
     return {"variant_id": variant_id, "model": "m", "method": method,
             "method_config": config, "format": fmt, "precision": precision,
             "runtime": "onnxruntime", "artifact_path": f"/x/{variant_id}", "sha256": "ab",
-            "size_bytes": size, "build_seconds": 1.0, "parity": {"suspect": False},
+            "size_bytes": size, "build_seconds": 1.0,
+            "parity": parity or {"ok": True, "suspect": False},
             "toolchain": {"torch": "2.14.1", "onnxruntime": "1.32.0", "format_options": {}}}
 
 
-def measurement(batch, p50, acc, cv=0.02, labelled=True, seed=0):
+def measurement(batch, p50, acc, cv=0.02, labelled=True, seed=0, noisy=None):
     samples = np.random.default_rng(seed).lognormal(np.log(p50), 0.05, 200)
     row = {"batch_size": batch, "threads": 1, "precision": "fp32", "latency_p50_ms": p50,
            "latency_p99_ms": p50 * 1.3, "latency_cv": cv, "throughput_ips": batch * 1e3 / p50,
+           # the worker's flag (CV above the matrix's noisy_cv, 0.1 by default)
+           "latency_noisy": cv > 0.1 if noisy is None else noisy,
            "peak_rss_mb": 100.0, "stop_reason": "ci_target", "iterations": 200,
            "fidelity_top1_agreement": acc, "samples_ms": samples.tolist()}
     if labelled:
@@ -47,13 +51,17 @@ def db(tmp_path):
                    {"runtime": "onnxruntime"})
     s.write_variant(manifest("v1", "fp32", "onnx", [{"kind": "baseline"}]))
     s.write_variant(manifest("v2", "int8", "onnx", [{"kind": "quantize", "mode": "static"}],
-                             precision="int8", size=300_000))
+                             precision="int8", size=300_000,
+                             parity={"ok": None, "suspect": None, "measured": False,
+                                     "reason": "no device here"}))
     s.write_cell("r1", Cell("m", "fp32", "onnx", "intel-cpu"), status="ok", variant_id="v1",
                  device_id="d1", measurements=[measurement(1, 2.0, 0.98),
                                                measurement(8, 12.0, 0.98, seed=1)])
     s.write_cell("r1", Cell("m", "int8", "onnx", "intel-cpu"), status="ok", variant_id="v2",
                  device_id="d1", measurements=[measurement(1, 1.0, 0.975, cv=0.3, seed=2),
-                                               measurement(8, 6.0, 0.975, seed=3)])
+                                               # CV 0.25 under a matrix's noisy_cv 0.5
+                                               measurement(8, 6.0, 0.975, seed=3, cv=0.25,
+                                                           noisy=False)])
     s.write_cell("r1", Cell("m", "int8", "torch", "intel-cpu"), status="skipped",
                  error=SKIP_REASON)
     s.write_cell("r1", Cell("m", "fp32", "torch", "intel-cpu"), status="failed",
@@ -82,6 +90,19 @@ def test_html_lists_problem_cells_with_their_text_escaped(db, tmp_path):
     assert "&lt;module&gt;" in html and "[1] &amp; [8] mismatch" in html
     assert "<module>" not in html and "<yaml>" not in html  # the matrix YAML too
     assert "noisy" in html  # the int8 cell at batch 1 has CV 0.3
+
+
+def test_noisy_is_the_stored_flag_and_unchecked_parity_is_said(db, tmp_path):
+    """The worker flags noise against the matrix's measure.noisy_cv: the report shows that
+    flag, not its own threshold; a parity the build host could not measure is 'not
+    checked', never passed."""
+    html = write_report(db, "r1", tmp_path / "r.html").read_text()
+    assert "1 noisy" in html   # batch 1 (flagged), not batch 8 (CV 0.25, not flagged)
+    assert html.count(">noisy</span>") == 1
+    assert html.count("parity not checked") == 3  # int8: its two rows and the best table
+    rows = db.execute("SELECT method, parity_status FROM results WHERE status = 'ok' "
+                      "GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == [("fp32", "passed"), ("int8", "not checked")]
 
 
 def test_markdown_has_the_best_variant_table_and_no_images(db, tmp_path):

@@ -91,3 +91,29 @@ def test_pareto_keeps_only_undominated_cells(store):
 def test_read_only_open_of_a_missing_database_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no results database"):
         open_read_only(tmp_path / "nope.duckdb")
+
+
+def test_parity_stored_as_passed_without_a_measurement_is_corrected(tmp_path):
+    """Before v6 a parity no device could measure was stored as ok / not suspect, with a
+    'skipped' note; opening such a database turns it into not measured."""
+    from harness.results.store import migrate
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMP, description VARCHAR)")
+    from harness.results import schema
+    for version, _, statements in schema.MIGRATIONS[:5]:
+        for sql in statements:
+            con.execute(sql)
+        con.execute("INSERT INTO schema_version VALUES (?, now(), 'old')", [version])
+    con.execute("INSERT INTO variants (variant_id, parity, suspect) VALUES "
+                "('trt', '{\"ok\": true, \"suspect\": false, \"skipped\": \"no nvidia-gpu "
+                "device on the build host\"}', false), "
+                "('ort', '{\"ok\": true, \"suspect\": false, \"cosine_min\": 1.0}', false)")
+    migrate(con)
+    rows = con.execute("SELECT variant_id, suspect, parity->>'$.ok', parity->>'$.reason' "
+                       "FROM variants ORDER BY 1").fetchall()
+    assert rows == [("ort", False, "true", None),
+                    ("trt", None, None, "no nvidia-gpu device on the build host")]
+    con.close()
