@@ -40,9 +40,8 @@ QAT_SKIP = ("format 'torch': qat is not realised in this version: exporting the 
 DYNAMIC_SKIP = (
     "torch: dynamic int8 is not realised: torchao's dynamic activation quantization "
     "(Int8DynamicActivationInt8WeightConfig, X86InductorQuantizer is_dynamic) covers Linear "
-    "layers only, so in a CNN every convolution stays fp32 (the digits CNN: 1 of 5 layers "
-    "with weights; resnet18: 1 of 21) and the artifact would be nearly the fp32 model under "
-    "an int8 name. Use mode static")
+    "layers only, so every convolution stays fp32 and a CNN's artifact would be nearly the "
+    "fp32 model under an int8 name. Use mode static")
 CALIBRATION_SKIP = (
     "torch: calibration method '{method}' is not realised: torchao's PT2E observers are "
     "min/max (MinMaxObserver, per channel for weights) and HistogramObserver, whose range "
