@@ -40,6 +40,17 @@ def _input_batch(x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
 
 
+def _check_output(output: np.ndarray, reference: np.ndarray, runtime: str) -> None:
+    """A runtime that returns nothing, or the wrong shape, must fail the cell before
+    anything is timed: an empty output is fast and would read as a speedup (seen with
+    OpenVINO's weight-compressed matmuls under a restricted ISA)."""
+    output = np.asarray(output)
+    want = (1, *reference.shape[1:])
+    if output.shape != want:
+        raise RuntimeError(f"{runtime} returned an output of shape {list(output.shape)} for "
+                           f"one sample; the fp32 source gives {list(want)}")
+
+
 def _normal_priority() -> int:
     """Measure at normal priority even when started by a niced parent (Ray workers run at
     nice 15 by default). Returns the niceness actually in effect, which is recorded."""
@@ -110,7 +121,8 @@ def measure_cell(cell: dict) -> dict:
         session = runtime.open_session(artifact, threads=measure["threads"],
                                        device=cell["device"], precision=cell["precision"],
                                        **options)
-        session.run(_input_batch(test_x, 1))  # first call: lazy init belongs to load time
+        # first call: lazy init belongs to load time
+        _check_output(session.run(_input_batch(test_x, 1)), pack["reference"], cell["runtime"])
         result["load_ms"] = (time.perf_counter() - started) * 1000.0
         result["runtime"] = session.info
         result["rss_before_load_mb"] = memory.baseline_mb

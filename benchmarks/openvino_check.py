@@ -8,6 +8,13 @@ under the same settings:
 
     benchmark_app -m IR -d CPU -hint none -nthreads N -nstreams 1 -api sync
                   -data_shape [1,C,H,W] -inference_only true -infer_precision f32 -t SECONDS
+                  -i input:BATCH.npy
+
+Both time the same thing: OpenVINO's request timer (InferRequest.latency) around infer() on
+an input set once, in an OpenVINO-allocated tensor, holding the same batch (the harness's
+first test batch, given to benchmark_app as .npy). The compiled model's properties that
+benchmark_app prints are compared with the harness session's, and any difference is
+printed beside the verdict.
 
 The harness compiles the IR with its dynamic batch and INFERENCE_PRECISION_HINT f32 (also for
 int8 IRs, whose non-quantized layers then run in f32), so benchmark_app gets -data_shape (the
@@ -22,6 +29,10 @@ printed too.
 
     .venv/bin/python benchmarks/openvino_check.py [--threads 1] [--seconds 2] [--rounds 10]
                                                   [--resnet18] [--static] [--json OUT]
+
+Exit status: 0 when every variant's ratio is within 3%, 1 otherwise. `--mismatch` is a check
+of the check: benchmark_app times another variant's IR than the harness does, so it must
+exit 1.
 """
 
 from __future__ import annotations
@@ -41,12 +52,53 @@ from benchmarks.variants import build_check_variants, timing_cell  # noqa: E402
 
 TOLERANCE = 0.03
 MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
+PROPERTY_RE = re.compile(r"^\[ INFO \]\s{3}([A-Z_]+): (.*)$")
+INPUT_NAME = "input"
 
 
 def _input_shape(manifest: dict) -> list[int]:
     import numpy as np
     x = np.load(manifest["eval_pack"]["path"])["test_x"]
     return [1, *x.shape[1:]]
+
+
+def batch_file(manifest: dict, folder: Path) -> Path:
+    """The batch the harness times (the first test sample), for benchmark_app's -i."""
+    import numpy as np
+    path = folder / f"{manifest['variant_id']}.npy"
+    if not path.is_file():
+        x = np.load(manifest["eval_pack"]["path"])["test_x"]
+        np.save(path, np.ascontiguousarray(x[:1]))
+    return path
+
+
+def printed_properties(stdout: str) -> dict:
+    """The compiled model's properties benchmark_app prints (Step 8, under 'Model:')."""
+    found, inside = {}, False
+    for line in stdout.splitlines():
+        if line.strip().endswith("Model:"):
+            inside = True
+            continue
+        if inside:
+            match = PROPERTY_RE.match(line)
+            if not match:
+                break
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
+def property_differences(bench: dict, harness: dict) -> dict:
+    """Properties both report, with different values: what the two do not share."""
+    return {k: (harness[k], bench[k]) for k in sorted(set(bench) & set(harness))
+            if _normal(harness[k]) != _normal(bench[k])}
+
+
+def _normal(value) -> str:
+    text = str(value)
+    for prefix in ("<Type: '", "SchedulingCoreType.", "ExecutionMode.", "TbbPartitioner.",
+                   "Level.", "PerformanceMode."):
+        text = text.replace(prefix, "")
+    return text.strip("'>").lower().replace("float32", "f32")
 
 
 def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, dict]:
@@ -61,20 +113,22 @@ def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, di
     return row["latency_p50_ms"], {"precision": row["precision"], **result["runtime"]}
 
 
-def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: bool) -> float:
+def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: bool,
+                         inputs: Path) -> tuple[float, dict]:
+    """benchmark_app's median latency (ms) and the compiled model's properties it printed."""
     tool = Path(sys.executable).with_name("benchmark_app")
     shape = "[" + ",".join(str(d) for d in _input_shape(manifest)) + "]"
     cmd = [str(tool), "-m", manifest["artifact_path"], "-d", "CPU", "-hint", "none",
            "-nthreads", str(threads), "-nstreams", "1", "-api", "sync",
            "-shape" if static else "-data_shape", shape, "-inference_only", "true",
-           "-infer_precision", "f32", "-t", str(seconds)]
+           "-infer_precision", "f32", "-t", str(seconds), "-i", f"{INPUT_NAME}:{inputs}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
     found = MEDIAN_RE.search(out.stdout)
     if out.returncode != 0 or not found:
         raise RuntimeError(f"benchmark_app failed ({out.returncode}): {' '.join(cmd)}\n"
                            f"{(out.stdout + out.stderr)[-2000:]}")
     value = float(found.group(1))  # below 1 ms benchmark_app prints microseconds
-    return value / 1000.0 if found.group(2) == "us" else value
+    return (value / 1000.0 if found.group(2) == "us" else value), printed_properties(out.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resnet18", action="store_true", help="also resnet18 (3x224x224)")
     parser.add_argument("--cache", default=str(REPO / "results" / "cache"))
     parser.add_argument("--json", help="also write the raw numbers here")
+    parser.add_argument("--mismatch", action="store_true",
+                        help="check of the check: benchmark_app times the next variant's IR, "
+                             "so the verdict must fail (exit 1)")
     args = parser.parse_args(argv)
 
+    import tempfile
     variants = build_check_variants("openvino", args.cache, args.resnet18)
+    inputs_dir = Path(tempfile.mkdtemp(prefix="openvino-check-"))
+    # benchmark_app's IR: the harness's own, or with --mismatch the next variant's
+    bench_manifest = {name: variants[(i + args.mismatch) % len(variants)][1]
+                      for i, (name, _) in enumerate(variants)}
+    bench_properties: dict = {}
     seconds = args.seconds
     tools = ["harness", "bench_dynamic"] + (["bench_static"] if args.static else [])
     raw: dict = {name: {tool: [] for tool in tools} for name, _ in variants}
@@ -105,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                 if tool == "harness":
                     value, runtime_info[name] = harness_p50(manifest, args.threads, seconds)
                 else:
-                    value = benchmark_app_median(manifest, args.threads, seconds,
-                                                 static=tool == "bench_static")
+                    other = bench_manifest[name]
+                    value, bench_properties[name] = benchmark_app_median(
+                        other, args.threads, seconds, static=tool == "bench_static",
+                        inputs=batch_file(other, inputs_dir))
                 raw[name][tool].append(value)
             print(f"round {r + 1}/{args.rounds} {name}: " + ", ".join(
                 f"{t} {raw[name][t][-1]:.3f}" for t in raw[name]), flush=True)
@@ -137,10 +202,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.static:
             row["benchmark_app_static_median_ms"] = statistics.median(raw[name]["bench_static"])
             line += f" {row['benchmark_app_static_median_ms']:>17.3f}"
+        differences = property_differences(bench_properties.get(name, {}),
+                                           runtime_info[name].get("compiled_properties", {}))
+        row["property_differences"] = differences
         table.append(row)
         print(line)
+        for key, (mine, theirs) in differences.items():
+            print(f"    {key}: harness {mine}, benchmark_app {theirs}")
+    if args.mismatch:
+        print("\n--mismatch: benchmark_app timed another variant's IR; the verdict must fail")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
+    failed = [row["variant"] for row in table if not row["within_3pct"]]
+    if failed:
+        print(f"\nFAIL: {len(failed)} variant(s) outside {TOLERANCE:.0%}: {', '.join(failed)}")
+        return 1
+    print(f"\nOK: every variant within {TOLERANCE:.0%} of benchmark_app")
     return 0
 
 

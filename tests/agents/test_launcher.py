@@ -143,3 +143,15 @@ def test_a_worker_over_its_memory_limit_is_killed_and_recorded(cell):
     result = run_cell(cell, timeout_s=120)
     assert result["status"] == "failed"
     assert "exceeded the memory limit of 40 MB" in result["error"]
+
+
+def test_an_output_of_the_wrong_shape_fails_the_cell_before_timing(cell, tmp_path):
+    """A runtime that returns an empty or mis-shaped output (it would time as fast) fails
+    the cell: here the eval pack's reference says 5 outputs per sample, the model gives 3."""
+    x = np.load(cell["eval_pack"]["path"])["test_x"]
+    pack = tmp_path / "other.npz"
+    np.savez(pack, test_x=x, reference=np.zeros((len(x), 5), np.float32))
+    result = run_cell(cell | {"eval_pack": {"path": str(pack), "sha256": _sha(pack)}}, 60)
+    assert result["status"] == "failed"
+    assert "output of shape [1, 3] for one sample; the fp32 source gives [1, 5]" in \
+        result["error"]
