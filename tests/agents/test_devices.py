@@ -82,12 +82,28 @@ def test_torch_cuda_session_runs_an_exported_model(tmp_path, precision):
     assert memory["peak_device_mem_mb"] > 0
 
 
-@pytest.mark.skipif(not devices.nvidia_gpus()[0], reason=f"{devices.nvidia_gpus()[1]}")
-def test_nvml_energy_counter_reads_and_advances():
+@pytest.mark.skipif(_no_cuda_reason() is not None or not devices.nvidia_gpus()[0],
+                    reason=f"{_no_cuda_reason() or devices.nvidia_gpus()[1]}")
+def test_nvml_energy_counter_advances_by_a_plausible_power_under_load():
+    """Two reads around about a second of matrix multiplies: the counter must move, and
+    the mean power it implies must be one a GPU draws (a stuck or mis-scaled counter
+    fails). NVML updates the counter every ~100 ms or faster."""
+    import time
+
+    import torch
+
     from agents.probes.gpu import find_gpu_energy_counter
 
     counter, reason = find_gpu_energy_counter()
     if counter is None:
         pytest.skip(reason)
-    first = counter.read_uj()
-    assert counter.delta_uj(first, counter.read_uj()) >= 0
+    a = torch.randn(4096, 4096, device="cuda")
+    torch.cuda.synchronize()
+    first, started = counter.read_uj(), time.perf_counter()
+    while time.perf_counter() - started < 1.0:
+        a = (a @ a).clamp_(-1, 1)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    joules = counter.delta_uj(first, counter.read_uj()) / 1e6
+    assert joules > 0
+    assert 5.0 <= joules / seconds <= 2000.0, f"{joules / seconds:.1f} W"

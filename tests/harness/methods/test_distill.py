@@ -28,17 +28,31 @@ def tiny_student() -> torch.nn.Module:
                                torch.nn.Linear(4, 10))
 
 
-def test_width_student_is_smaller_and_reports_three_accuracies(digits_model, digits_ctx):
+def test_width_student_is_smaller_learns_and_reports_three_accuracies(digits_model,
+                                                                        digits_ctx):
+    """600 training samples, 10 epochs (a few seconds): a working distillation takes the
+    quarter-width student far above chance (0.1); here it reached 1.0 on the 120 held-out
+    samples and 0.98 trained alone, so 0.85 leaves a margin and still fails a broken one."""
+    import dataclasses
+
+    from harness.data.digits import load_digits_dataset
+
+    data = load_digits_dataset()
+    ctx = dataclasses.replace(digits_ctx, dataset=dataclasses.replace(
+        data, train_x=data.train_x[:600], train_y=data.train_y[:600]))
+    step = DistillMethod(name="d", kind="distill", student=StudentSpec(width=0.25),
+                         train=TrainSpec(epochs=10, lr=3e-3, batch_size=32))
     digest = weights_digest(digits_model)
-    out = apply_distill(digits_model, distill_step(width=0.25), digits_ctx)
+    out = apply_distill(digits_model, step, ctx)
     assert weights_digest(digits_model) == digest
     r = out.report
     assert r["student_params"] < r["teacher_params"] / 8
     assert r["student_params"] == sum(p.numel() for p in out.module.parameters())
-    for key in ("teacher_val_top1", "student_distilled_val_top1", "student_alone_val_top1"):
-        assert 0 <= r[key] <= 1
-    assert r["teacher_val_top1"] > 0.9
-    assert r["training_distilled"]["epochs"] == r["training_alone"]["epochs"] == 2
+    assert r["teacher_val_top1"] > 0.95
+    assert r["student_distilled_val_top1"] >= 0.85 and r["student_alone_val_top1"] >= 0.85
+    assert r["distillation_gain"] == pytest.approx(r["student_distilled_val_top1"]
+                                                   - r["student_alone_val_top1"], abs=1e-4)
+    assert r["training_distilled"]["epochs"] == r["training_alone"]["epochs"] == 10
     # both students started from the same weights and saw the same batches: the losses
     # differ only through the teacher's term
     assert r["training_distilled"]["loss_per_epoch"] != r["training_alone"]["loss_per_epoch"]

@@ -33,7 +33,13 @@ def test_channel_pruning_makes_a_smaller_model_that_exports_to_onnx(digits_model
     assert r["params_after"] == sum(p.numel() for p in out.module.parameters())
     assert set(r["history"][0]) >= {"val_top1_before_finetune", "val_top1_after_finetune",
                                     "finetune"}
-    assert 0 <= r["val_top1"] <= 1 and r["validation_samples"] == 48
+    assert r["validation_samples"] == 48
+    # Removing 30% of the channels costs accuracy (0.375 here before fine-tuning) and one
+    # epoch of fine-tuning brings most of it back (0.98 here); a broken prune or fine-tune
+    # stays far below 0.9.
+    assert r["val_top1_unpruned"] >= 0.95
+    assert r["val_top1"] >= 0.9
+    assert r["val_top1"] > r["history"][0]["val_top1_before_finetune"]
 
     x = digits_ctx.dataset.test_x[:2]
     path = tmp_path / "pruned.onnx"
@@ -52,6 +58,7 @@ def test_unstructured_pruning_zeroes_half_the_weights_and_keeps_the_params(digit
                                                scope="layer"), digits_ctx)
     r = out.report
     assert r["weight_sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert r["val_top1"] >= 0.9  # 1.0 here: magnitude pruning + a fine-tune keeps accuracy
     assert r["params_after"] == r["params_before"]
     # the masks are made permanent: a plain module with the original parameter names
     assert set(out.module.state_dict()) == set(digits_model.state_dict())
