@@ -138,7 +138,7 @@ def main() -> None:
 
     from harness.data.digits import load_digits_dataset
     from harness.methods.context import BuildContext
-    from harness.models.builtin import load_builtin
+    from harness.models.digits_cnn import load_builtin
 
     torch.set_num_threads(2)
     model, shape, _ = load_builtin("digits_cnn", Path(args.cache))

@@ -30,6 +30,10 @@ def test_plan_prints_a_table():
     assert out.returncode == 0 and "cells to measure" in out.stdout
 
 
+MODEL = ("name: x\nmodels: [{{name: a, source: {source}, {extra}}}]\n"
+         "methods: [{{name: f, kind: baseline}}]\nformats: [onnx]\ndevices: [intel-cpu]\n")
+BROKEN_MODEL = "def build():\n    raise RuntimeError('this factory always fails')\n"
+
 BAD = {
     "typo.yaml": ("name: x\nmodels: []\nmethods: []\nformats: [onnx]\ndevices: [intel-cpu]\n"
                   "measur: {}\n", "measur"),
@@ -37,6 +41,24 @@ BAD = {
                     "methods: [{name: f, kind: baseline}]\nformats: [onnxx]\n"
                     "devices: [intel-cpu]\n", "formats[0]"),
     "notyaml.yaml": ("name: [\n", "not valid YAML"),
+    # models that cannot be built are refused at plan time, before anything runs
+    "arch.yaml": (MODEL.format(source="'torchvision:resnet19'", extra="input_shape: [3, 32, 32]"),
+                  "models[0].source: torchvision 0.29.1 has no model 'resnet19'"),
+    "weights.yaml": (MODEL.format(source="'torchvision:resnet18'",
+                                  extra="input_shape: [3, 32, 32], weights: missing.pt"),
+                     "models[0].weights:"),
+    "factory.yaml": (MODEL.format(source="'module:broken_model:build'",
+                                  extra="input_shape: [3, 32, 32]"),
+                     "models[0].source: module:broken_model:build cannot be built: "
+                     "RuntimeError: this factory always fails"),
+    "nofactory.yaml": (MODEL.format(source="'module:broken_model:nothing'",
+                                    extra="input_shape: [3, 32, 32]"),
+                       "broken_model has no callable 'nothing'"),
+    "nomodule.yaml": (MODEL.format(source="'module:no_such_module:build'",
+                                   extra="input_shape: [3, 32, 32]"),
+                      "ModuleNotFoundError"),
+    "builtin.yaml": (MODEL.format(source="'builtin:digits_rnn'", extra="dataset: digits"),
+                     "unknown builtin model 'digits_rnn' (allowed: builtin:digits_cnn)"),
 }
 
 
@@ -45,6 +67,7 @@ def test_bad_matrix_exits_2_without_traceback(tmp_path, name):
     text, fragment = BAD[name]
     path = tmp_path / name
     path.write_text(text)
+    (tmp_path / "broken_model.py").write_text(BROKEN_MODEL)  # next to the matrix
     for command in ("plan", "sweep"):
         out = run_cli(command, str(path), "--db", str(tmp_path / "r.duckdb")) \
             if command == "sweep" else run_cli(command, str(path))

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.errors import InputError
-from harness.matrix.schema import Matrix
+from harness.matrix.schema import Matrix, ModelSpec
 
 
 @dataclass
@@ -46,4 +46,27 @@ def load_matrix(path: str | Path) -> LoadedMatrix:
         matrix = Matrix.model_validate(data)
     except ValidationError as exc:
         raise InputError(describe_validation_error(exc, Matrix), file=shown) from None
+    check_sources(matrix, path.resolve().parent, shown)
     return LoadedMatrix(matrix=matrix, path=path.resolve(), text=text)
+
+
+def check_sources(matrix: Matrix, base_dir: Path, shown: str) -> None:
+    """Refuse, before anything runs, a model (or a distillation student) that cannot be
+    built: an unknown architecture, a factory that does not import, is not callable or
+    raises, a weights file that is missing. Each source checks as cheaply as it can."""
+    from harness.matrix.schema import DistillMethod
+    from harness.models import check_source
+
+    for i, model in enumerate(matrix.models):
+        problem = check_source(model, base_dir)
+        if problem:
+            raise InputError(problem.message, file=shown, field=f"models[{i}].{problem.field}",
+                             allowed=problem.allowed)
+    for i, method in enumerate(matrix.methods):
+        if isinstance(method, DistillMethod) and method.student.source:
+            student = ModelSpec.model_construct(name="student", source=method.student.source,
+                                                weights=None, input_shape=None)
+            problem = check_source(student, base_dir)
+            if problem:
+                raise InputError(problem.message, file=shown,
+                                 field=f"methods[{i}].student.source", allowed=problem.allowed)

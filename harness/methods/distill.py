@@ -60,22 +60,19 @@ def _student(teacher: nn.Module, step, ctx: BuildContext,
         with torch.no_grad():
             classes = int(teacher.eval()(example).shape[1])
         if scheme == "builtin":
-            from harness.models.builtin import BUILTINS
+            from harness.models.builtin import BUILTINS, untrained
             if rest not in BUILTINS:
                 raise ValueError(f"unknown builtin model {rest!r} "
                                  f"(allowed: {', '.join(BUILTINS)})")
-            cls, kwargs = BUILTINS[rest]
-            student = cls(**kwargs)  # untrained: the student learns from scratch
+            student = untrained(rest)  # untrained: the student learns from scratch
         elif scheme == "torchvision":
             import torchvision
             # The classifier sized for the teacher's classes; the input must still fit.
             student = torchvision.models.get_model(rest, weights=None, num_classes=classes)
         else:
-            from harness.models.module_source import load_module_factory
-            from harness.matrix.schema import ModelSpec
-            # BuildContext has no matrix folder: the factory's module must be importable.
-            student, _ = load_module_factory(rest, ModelSpec(
-                name="student", source=source, input_shape=list(ctx.input_shape)), ctx.base_dir or Path.cwd())
+            from harness.models.module_source import build_factory
+            # module: students resolve from the matrix's folder, as module: models do
+            student = build_factory(rest, ctx.base_dir or Path.cwd())
     except MethodError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build names the field
@@ -87,7 +84,7 @@ def _student(teacher: nn.Module, step, ctx: BuildContext,
 def _width_student(teacher: nn.Module, width: float, example: torch.Tensor) -> nn.Module:
     """A copy of the teacher with `width` of its channels, freshly initialised: the digits CNN
     is rebuilt at that width; any other model is pruned uniformly per layer (torch-pruning)."""
-    from harness.models.builtin import DigitsCNN
+    from harness.models.digits_cnn import DigitsCNN
 
     if type(teacher) is DigitsCNN:
         teacher_width = teacher.features[0].out_channels

@@ -1,115 +1,41 @@
-"""Built-in models: a small CNN trained deterministically on the digits data.
-
-The trained weights are cached under the cache folder, keyed by a hash of this file's source,
-the training recipe and the torch version, so a change to any of them retrains.
-"""
+"""`builtin:NAME`: models that ship with the harness, trained deterministically on their own
+dataset the first time they are used (cached): `digits_cnn` (harness.models.digits_cnn).
+A `weights:` file replaces the training."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import inspect
-import json
-import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
+from harness.models.base import SourceProblem, weights_file_problem
 
-RECIPE = {"epochs": 10, "batch": 64, "lr": 2e-3, "weight_decay": 1e-4, "seed": 0, "threads": 2}
-
-
-class DigitsCNN(nn.Module):
-    """About 40 M multiply-adds at 1x32x32: about a millisecond per image on one core."""
-
-    def __init__(self, width: int = 32, classes: int = 10):
-        super().__init__()
-
-        def block(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                    nn.ReLU(inplace=True)]
-
-        self.features = nn.Sequential(
-            *block(1, width), *block(width, 2 * width), nn.MaxPool2d(2),
-            *block(2 * width, 4 * width), nn.MaxPool2d(2), *block(4 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(4 * width, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+# name -> (module, the dataset it is trained on); the modules import torch, this one does not
+BUILTINS = {"digits_cnn": ("harness.models.digits_cnn", "digits")}
 
 
-BUILTINS = {"digits_cnn": (DigitsCNN, {"width": 32})}
-
-
-def _recipe_key(name: str) -> str:
-    payload = json.dumps({"name": name, "recipe": RECIPE, "torch": torch.__version__,
-                          "code": inspect.getsource(inspect.getmodule(DigitsCNN)),
-                          "data": inspect.getsource(_data_module())}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _data_module():
-    import harness.data.digits as digits
-    return digits
-
-
-def _train(model: nn.Module) -> dict:
-    from harness.data.digits import load_digits_dataset
-
-    data = load_digits_dataset()
-    torch.manual_seed(RECIPE["seed"])
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(RECIPE["threads"])  # summation order depends on the thread count
-    try:
-        x = torch.from_numpy(data.train_x)
-        y = torch.from_numpy(data.train_y)
-        opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"],
-                                weight_decay=RECIPE["weight_decay"])
-        steps = RECIPE["epochs"] * ((len(x) + RECIPE["batch"] - 1) // RECIPE["batch"])
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=RECIPE["lr"], total_steps=steps)
-        gen = torch.Generator().manual_seed(RECIPE["seed"])
-        started = time.perf_counter()
-        model.train()
-        for _ in range(RECIPE["epochs"]):
-            order = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), RECIPE["batch"]):
-                idx = order[i:i + RECIPE["batch"]]
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(torch.from_numpy(data.test_x)).argmax(1).numpy()
-        return {"train_seconds": round(time.perf_counter() - started, 2),
-                "test_top1": float(np.mean(pred == data.test_y)),
-                "test_samples": int(len(data.test_y)), "recipe": RECIPE}
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def load_builtin(name: str, cache_dir: Path) -> tuple[nn.Module, tuple[int, ...], dict]:
+def check(name: str, spec, base_dir: Path) -> SourceProblem | None:
     if name not in BUILTINS:
-        raise ValueError(f"unknown builtin model {name!r} (allowed: {', '.join(BUILTINS)})")
-    cls, kwargs = BUILTINS[name]
-    model = cls(**kwargs)
-    folder = Path(cache_dir) / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{name}-{_recipe_key(name)}"
-    weights, meta = stem.with_suffix(".pt"), stem.with_suffix(".json")
-    # Several build workers may ask at once: one trains, the others wait and reuse.
-    with open(stem.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if weights.is_file() and meta.is_file():
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            info = json.loads(meta.read_text())
-        else:
-            info = _train(model)
-            torch.save(model.state_dict(), weights.with_suffix(".tmp"))
-            weights.with_suffix(".tmp").replace(weights)
-            meta.write_text(json.dumps(info, indent=2))
-    model.eval()
-    return model, (1, 32, 32), {"source": f"builtin:{name}", "weights": "trained", **info}
+        return SourceProblem("source", f"unknown builtin model {name!r}",
+                             ", ".join(f"builtin:{n}" for n in BUILTINS))
+    if spec.weights == "DEFAULT":
+        return SourceProblem("weights", "DEFAULT names torchvision's pretrained weights; a "
+                             "builtin model trains its own", "null or a state_dict file")
+    return weights_file_problem(spec.weights, base_dir)
+
+
+def untrained(name: str):
+    """A freshly initialised builtin architecture (a distillation student)."""
+    import importlib
+    return importlib.import_module(BUILTINS[name][0]).build()
+
+
+def load(name: str, spec, base_dir: Path, cache_dir: Path):
+    import importlib
+
+    module = importlib.import_module(BUILTINS[name][0])
+    if spec.weights:
+        from harness.models.weights import apply_weights
+        model = module.build()
+        info = {"source": f"builtin:{name}", **apply_weights(model, spec.weights, base_dir)}
+        return model, module.INPUT_SHAPE, info
+    model, info = module.load_trained(Path(cache_dir))
+    return model, module.INPUT_SHAPE, info

@@ -1,5 +1,6 @@
 """`module:pkg.mod:factory`: a user's own model, imported with the matrix's folder on
-sys.path so it can sit next to the matrix file."""
+sys.path so it can sit next to the matrix file. The factory takes no arguments and returns
+a torch.nn.Module."""
 
 from __future__ import annotations
 
@@ -8,29 +9,63 @@ import importlib
 import sys
 from pathlib import Path
 
-import torch
+from harness.models.base import SourceProblem, weights_file_problem
 
-from harness.matrix.schema import ModelSpec
+ALLOWED = "module:pkg.mod:factory, a module importable from the matrix's folder (or the " \
+          "environment) with a callable that takes no arguments and returns a torch.nn.Module"
 
 
-def load_module_factory(ref: str, spec: ModelSpec, base_dir: Path) -> tuple[torch.nn.Module, dict]:
-    module_name, _, factory_name = ref.rpartition(":")
+def _import(module_name: str, base_dir: Path):
     folder = str(base_dir)
     added = folder not in sys.path
     if added:
         sys.path.insert(0, folder)
     try:
-        mod = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     finally:
         if added:
             sys.path.remove(folder)
+
+
+def _factory(ref: str, base_dir: Path):
+    module_name, _, factory_name = ref.rpartition(":")
+    mod = _import(module_name, base_dir)
     factory = getattr(mod, factory_name, None)
     if not callable(factory):
         raise ValueError(f"{module_name} has no callable {factory_name!r}")
+    return mod, factory
+
+
+def _built(ref: str, factory):
+    import torch
+
     torch.manual_seed(0)
     model = factory()
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"{ref} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def build_factory(ref: str, base_dir: Path):
+    """The factory's module, freshly built (a distillation student)."""
+    return _built(ref, _factory(ref, base_dir)[1])
+
+
+def check(ref: str, spec, base_dir: Path) -> SourceProblem | None:
+    """Import the module and call the factory: nothing cheaper tells whether a user's code
+    builds (and it is what a sweep would do first)."""
+    try:
+        _, factory = _factory(ref, base_dir)
+        _built(ref, factory)
+    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+        return SourceProblem("source", f"module:{ref} cannot be built: "
+                             f"{type(exc).__name__}: {exc}", ALLOWED)
+    return weights_file_problem(spec.weights, base_dir)
+
+
+def load(ref: str, spec, base_dir: Path, cache_dir: Path):
+    mod, factory = _factory(ref, base_dir)
+    model = _built(ref, factory)
     module_file = getattr(mod, "__file__", None)
     info = {"source": f"module:{ref}", "module_file": module_file,
             # the user's code shapes the artifact as much as the weights do
@@ -39,4 +74,4 @@ def load_module_factory(ref: str, spec: ModelSpec, base_dir: Path) -> tuple[torc
     if spec.weights:
         from harness.models.weights import apply_weights
         info.update(apply_weights(model, spec.weights, base_dir))
-    return model, info
+    return model, tuple(spec.input_shape), info

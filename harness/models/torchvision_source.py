@@ -1,38 +1,76 @@
-"""`torchvision:ARCH` with weights null (seeded random init), DEFAULT (torchvision's
-pretrained weights; needs the hub, unavailable on offline hosts) or a local file."""
+"""`torchvision:ARCH` with weights null (seeded random init, BatchNorm statistics re-estimated
+on the dataset's calibration split), DEFAULT (torchvision's pretrained weights; needs the
+model hub, unavailable on offline hosts) or a local state_dict file."""
 
 from __future__ import annotations
 
+import json
+import os
+from importlib import metadata
 from pathlib import Path
 
-import torch
-
-from harness.matrix.schema import ModelSpec
+from harness.models.base import SourceProblem, weights_file_problem
 
 INIT_SEED = 0
+EXAMPLES = "for example: resnet18, mobilenet_v3_small, efficientnet_b0"
 
 
-def load_torchvision(arch: str, spec: ModelSpec, base_dir: Path) -> tuple[torch.nn.Module, dict]:
+def _cache_folder() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+
+
+def architectures() -> set[str]:
+    """torchvision's model names. Importing torchvision costs seconds, so the list is read
+    once per torchvision version and kept in the user's cache folder: planning a matrix
+    then checks names without importing torch."""
+    version = metadata.version("torchvision")
+    path = _cache_folder() / f"torchvision-{version}-models.json"
+    try:
+        return set(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        pass
     import torchvision
 
-    available = set(torchvision.models.list_models())
-    if arch not in available:
-        raise ValueError(f"torchvision has no model {arch!r} (for example: resnet18, "
-                         "mobilenet_v3_small, efficientnet_b0)")
+    names = sorted(torchvision.models.list_models())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(names))
+        tmp.replace(path)
+    except OSError:
+        pass  # an unwritable cache only costs the import next time
+    return set(names)
+
+
+def check(arch: str, spec, base_dir: Path) -> SourceProblem | None:
+    if arch not in architectures():
+        return SourceProblem("source", f"torchvision {metadata.version('torchvision')} has no "
+                             f"model {arch!r}", f"a name of torchvision.models.list_models(); "
+                             f"{EXAMPLES}")
+    return weights_file_problem(spec.weights, base_dir)
+
+
+def load(arch: str, spec, base_dir: Path, cache_dir: Path):
+    import torch
+    import torchvision
+
+    if arch not in set(torchvision.models.list_models()):
+        raise ValueError(f"torchvision has no model {arch!r} ({EXAMPLES})")
+    shape = tuple(spec.input_shape)
     info: dict = {"source": f"torchvision:{arch}", "torchvision": torchvision.__version__}
     if spec.weights == "DEFAULT":
         module = torchvision.models.get_model(arch, weights="DEFAULT")
         info["weights"] = "DEFAULT"
-        return module, info
+        return module, shape, info
     torch.manual_seed(INIT_SEED)  # deterministic random init: same digest on every host
     module = torchvision.models.get_model(arch, weights=None)
     if spec.weights:
         from harness.models.weights import apply_weights
         info.update(apply_weights(module, spec.weights, base_dir))
-        return module, info
+        return module, shape, info
     from harness.data import load_dataset
     from harness.models.batchnorm import recalibrate_batchnorm
-    data = load_dataset(spec.dataset, tuple(spec.input_shape))
+    data = load_dataset(spec.dataset, shape)
     info["weights"] = "random-init"
     info["bn_recalibrated_samples"] = recalibrate_batchnorm(module, data.calib_x)
-    return module, info
+    return module, shape, info

@@ -67,7 +67,7 @@ def test_tensorrt_conversion_says_why_it_is_unavailable(opt):
 
 
 def test_distill_into_a_given_student_module(cache_dir, digits):
-    from harness.models.builtin import DigitsCNN
+    from harness.models.digits_cnn import DigitsCNN
 
     opt = ModelOptimizer("builtin:digits_cnn", {"cache_dir": str(cache_dir)})
     student = opt.distill(None, DigitsCNN(width=8), (digits.train_x[:240], digits.train_y[:240]),

@@ -12,7 +12,7 @@ TRAIN_SAMPLES = 240  # 192 to train on, 48 held out for validation
 
 @pytest.fixture(scope="session")
 def digits_model(cache_dir):
-    from harness.models.builtin import load_builtin
+    from harness.models.digits_cnn import load_builtin
     module, _, _ = load_builtin("digits_cnn", cache_dir)
     return module
 

@@ -9,7 +9,7 @@ import torch
 from harness.data import load_dataset
 from harness.methods.context import BuildContext, MethodError
 from harness.methods.nas import NasCandidate, _pareto, apply_nas
-from harness.models.builtin import load_builtin
+from harness.models.digits_cnn import load_builtin
 from harness.matrix.schema import NasMethod
 
 STEP = NasMethod(name="nas", kind="nas", trials=4, seed=1,
