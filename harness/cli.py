@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from harness.errors import InputError
 
@@ -80,13 +81,52 @@ def _cmd_sweep(args) -> int:
     con = open_read_only(args.db)
     try:
         print_summary(con, result.run_id, baselines, console)
+        report = _write_sweep_report(con, result.run_id, args.db, console)
     finally:
         con.close()
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
     console.print(f"run {result.run_id}: {result.status} ({counts}); results in {args.db} "
                   f"(try: harness query \"select * from results where run_id = "
                   f"'{result.run_id}'\" --db {args.db})")
-    return 1 if result.status == "failed" else 0
+    if report:
+        console.print(f"report: {report}", markup=False, highlight=False)
+    return _sweep_exit_code(result.counts, result.status, args.strict, console)
+
+
+def sweep_report_path(db: str) -> Path:
+    """results/report.html beside the default database, else <db name>.report.html beside
+    the database given with --db."""
+    db_path = Path(db)
+    if db_path.resolve() == Path(DEFAULT_DB).resolve():
+        return db_path.parent / "report.html"
+    return db_path.with_name(db_path.stem + ".report.html")
+
+
+def _write_sweep_report(con, run_id: str, db: str, console) -> Path | None:
+    from harness.results.report import write_report
+
+    out = sweep_report_path(db)
+    try:
+        return write_report(con, run_id, out)
+    except InputError as exc:  # the results are in the database whatever happens here
+        console.print(f"[yellow]no report written[/]: {exc}")
+        return None
+
+
+def _sweep_exit_code(counts: dict, status: str, strict: bool, console) -> int:
+    """1 when cells failed or timed out, when nothing was measured at all (a nightly whose
+    only agent is gone must not pass), and with --strict when a planned cell had no agent."""
+    if status == "failed":
+        return 1
+    if not counts.get("ok"):
+        console.print("[bold red]no cell was measured[/]: every planned cell was skipped or "
+                      "unavailable (see the summary above and `harness agents`)")
+        return 1
+    if strict and counts.get("unavailable"):
+        console.print(f"[bold red]--strict[/]: {counts['unavailable']} planned cell(s) had no "
+                      "agent of their device")
+        return 1
+    return 0
 
 
 def _cmd_query(args) -> int:
@@ -270,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"artifact cache folder (default {DEFAULT_CACHE})")
     p.add_argument("--resume", metavar="RUN_ID",
                    help="complete an interrupted run: measure only its cells without a result")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 also when a planned cell had no agent of its device "
+                        "(unavailable): for nightly gates")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("query", help="run read-only SQL on the results database")

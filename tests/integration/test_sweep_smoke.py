@@ -76,6 +76,11 @@ def test_runs_are_recorded_and_the_summary_printed(swept):
     assert all(r["finished_at"] and r["host"] for r in rows)
     assert "Best variant per model and device" in first.stdout
     assert run1 in first.stdout
+    # the sweep ends where the user looks next: the run's report, beside the database
+    report = db.with_name(db.stem + ".report.html")
+    assert f"report: {report}" in first.stdout
+    # (the second sweep of the fixture rewrote it for its own run)
+    assert run2 in report.read_text() and report.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_a_device_no_agent_advertises_is_unavailable_at_once(tmp_path, cache_dir):
@@ -95,3 +100,30 @@ measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1
     assert rows["digits-cnn/fp32/onnx/intel-cpu"]["status"] == "ok"
     arm = rows["digits-cnn/fp32/onnx/arm-edge"]
     assert arm["status"] == "unavailable" and "device:arm-edge" in arm["error"]
+    # a nightly gate wants every planned cell measured
+    strict = run_cli("sweep", str(matrix), "--db", str(db), "--cache", str(cache_dir),
+                     "--strict", timeout=600)
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "--strict" in strict.stdout and "1 planned cell(s) had no agent" in strict.stdout
+
+
+def test_a_sweep_that_measured_nothing_fails(tmp_path, cache_dir):
+    """The gpu-only case on a host (or cluster) without its GPU agent: every cell is
+    unavailable, and a nightly must not look green."""
+    matrix = tmp_path / "gpu.yaml"
+    matrix.write_text("""
+name: gpu
+models: [{name: digits-cnn, source: "builtin:digits_cnn", dataset: digits}]
+methods: [{name: fp32, kind: baseline}]
+formats: [torch]
+devices: [nvidia-gpu]
+measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1, warmup_s: 0.1}
+""")
+    from agents.devices import detect_kinds
+    if "nvidia-gpu" in detect_kinds():
+        pytest.skip("this host has an nvidia-gpu agent: the cell would be measured")
+    db = tmp_path / "r.duckdb"
+    out = run_cli("sweep", str(matrix), "--db", str(db), "--cache", str(cache_dir), timeout=600)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "no cell was measured" in out.stdout
+    assert query(db, "select status from cells") == [{"status": "unavailable"}]
