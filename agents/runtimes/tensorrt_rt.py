@@ -1,6 +1,11 @@
 """TensorRT engine on an NVIDIA GPU: CUDA buffers through torch, execute_async_v3 on a
 stream, and a device synchronisation before the result is read, so the host clock sees
-the whole inference (host-to-device copy, kernels, device-to-host copy)."""
+the whole inference (host-to-device copy, kernels, device-to-host copy).
+
+The precision reported is what the engine runs, read back layer by layer with TensorRT's
+engine inspector (the engine is built with detailed profiling verbosity, see
+harness/formats/tensorrt_format.py), as the other runtimes report what they compute in;
+the precision the build asked for is kept beside it."""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ import numpy as np
 import tensorrt as trt
 import torch
 
+from agents.runtimes.tensorrt_layers import engine_precision, layer_precisions
+
 LATENCY_INCLUDES = "host end-to-end: host-to-device copy, engine, device-to-host copy, synchronised"
-
-
 class TensorRtSession:
     def __init__(self, path: str, precision: str):
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -26,9 +31,18 @@ class TensorRtSession:
         self._output = next(n for n in names if mode(n) == trt.TensorIOMode.OUTPUT)
         self._stream = torch.cuda.Stream()
         self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.precision = precision
+        inspector = self._engine.create_engine_inspector()
+        inspector.execution_context = self._context  # full format strings, not abbreviations
+        counts = layer_precisions(inspector.get_engine_information(
+            trt.LayerInformationFormat.JSON))
+        self.precision = engine_precision(counts, precision)
         self.info = {"runtime": "tensorrt", "version": trt.__version__,
-                     "gpu": torch.cuda.get_device_name(0), "latency_includes": LATENCY_INCLUDES}
+                     "gpu": torch.cuda.get_device_name(0), "requested_precision": precision,
+                     "compute_layer_precisions": dict(sorted(counts.items())),
+                     "precision_source": ("engine inspector, per layer" if counts else
+                                          "requested (the engine has no layer information)")}
+
+    latency_includes = LATENCY_INCLUDES
 
     def _io(self, shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         if shape not in self._buffers:  # allocate once per batch shape, not per call

@@ -1,5 +1,11 @@
 """TensorRT: a serialized engine built from the ONNX export on the GPU that will run it.
 
+Precisions as TensorRT realises them: fp32 (no precision flag); cast fp16 / bf16 through
+the builder's FP16 / BF16 flags on the fp32 graph (TensorRT picks per layer, and the
+runtime reads back what each layer runs in); int8 from explicit Q/DQ nodes (ONNX Runtime's
+static quantizer, or a QAT model with symmetric int8 activations). The engine is built
+with detailed profiling verbosity so its inspector can report per-layer precisions.
+
 Written against TensorRT 10's Python API. On hosts where `import tensorrt` fails (this
 project's CI and the registry's placeholder wheels, see ../shared/STACK.md) every TensorRT
 cell is skipped with that reason; nothing is faked."""
@@ -49,13 +55,10 @@ class TensorRtFormat(Format):
         return super().supports(step)
 
     def supports_model_step(self, step) -> str | None:
-        # Not wired and not verifiable without TensorRT: the engine builder sets no
-        # FP16/BF16 flag and its int8 path is for ORT's symmetric-int8 QDQ.
-        if step.kind == "cast":
-            return (f"format 'tensorrt': cast {step.dtype} is not realised in this version "
-                    f"(the engine builder sets no FP16/BF16 flag)")
-        if step.kind == "qat":
-            return "format 'tensorrt': qat is not realised in this version"
+        if step.kind == "qat" and (not step.scheme.symmetric
+                                   or step.scheme.activation_dtype != "int8"):
+            return ("format 'tensorrt': qat needs symmetric int8 activations for TensorRT's "
+                    "explicit quantization (scheme: {symmetric: true, activation_dtype: int8})")
         return None
 
     def toolchain(self) -> dict:
@@ -64,19 +67,31 @@ class TensorRtFormat(Format):
                                           "gpu": torch.cuda.get_device_name(0)}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        from harness.methods.cast import mixed_precision_dtype
+        from harness.methods.qat import qat_scheme
+
         onnx_path = out.with_suffix(".onnx")  # kept beside the engine for quantize()
-        OnnxFormat().export(model, example, onnx_path)
-        _build_engine(onnx_path, out, tuple(example.shape[1:]), int8=False)
+        dtype = mixed_precision_dtype(model)
+        # A cast model is built from its fp32 graph with the dtype's builder flag: TensorRT
+        # chooses each layer's precision itself (an fp16 ONNX graph would pin it instead).
+        OnnxFormat().export(model.float32_twin() if dtype else model, example, onnx_path)
+        flags = {dtype} if dtype else ({"int8"} if qat_scheme(model) is not None else set())
+        build_engine(onnx_path, out, tuple(example.shape[1:]), flags)
 
     def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
         qdq = out.with_suffix(".qdq.onnx")
         details = OnnxFormat().quantize(step, src.with_suffix(".onnx"), qdq, calib_x)
         shape = tuple(calib_x.shape[1:])
-        _build_engine(qdq, out, shape, int8=True)
+        build_engine(qdq, out, shape, {"int8"})
         return details | {"engine": "explicit QDQ from ONNX Runtime's quantizer, INT8 flag"}
 
 
-def _build_engine(onnx_path: Path, out: Path, sample_shape: tuple, int8: bool) -> None:
+BUILDER_FLAGS = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
+
+
+def build_engine(onnx_path: Path, out: Path, sample_shape: tuple, flags: set[str]) -> None:
+    """Parse the ONNX file and build a serialized engine with a dynamic batch (1 to
+    MAX_BATCH) and the precision flags given (fp16, bf16, int8; none: fp32)."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -88,8 +103,11 @@ def _build_engine(onnx_path: Path, out: Path, sample_shape: tuple, int8: bool) -
         raise RuntimeError(f"TensorRT could not parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if int8:
-        config.set_flag(trt.BuilderFlag.INT8)  # scales come from the QDQ nodes
+    # per-layer precisions in the engine inspector (agents/runtimes/tensorrt_layers.py)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    for flag in sorted(flags):
+        # int8: the scales come from the Q/DQ nodes (explicit quantization)
+        config.set_flag(getattr(trt.BuilderFlag, BUILDER_FLAGS[flag]))
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT_NAME, (1, *sample_shape), (1, *sample_shape),
                       (MAX_BATCH, *sample_shape))
