@@ -37,6 +37,8 @@ class OptimizerConfig(Strict):
     input_shape: list[int] | None = Field(default=None, min_length=1, max_length=4)
     cache_dir: str = str(DEFAULT_CACHE)
     device: Literal["intel-cpu", "nvidia-gpu", "arm-edge"] = "intel-cpu"
+    # the format quantize() builds in and benchmark() measures torch modules in
+    format: Literal["torch", "onnx", "openvino", "tflite", "tensorrt"] = "onnx"
     measure: MeasureSpec = MeasureSpec(batch_sizes=[1], warmup_s=0.3, min_iterations=30,
                                        min_seconds=1.0, max_seconds=5.0, timeout_s=300)
 
@@ -75,6 +77,28 @@ def _arrays(data: Data | None, what: str, labelled: bool = False):
     return x, y
 
 
+def _step(cls, call: str, **fields):
+    """A method config from keyword arguments; pydantic's errors become a ValueError that
+    names the argument and what is allowed."""
+    from pydantic import ValidationError
+
+    from harness.matrix.messages import describe_validation_error
+
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        raise ValueError(f"{call}: {describe_validation_error(exc, cls)}") from None
+
+
+# prune(method=...): what users write -> (structure, importance)
+PRUNE_METHODS = {
+    "magnitude": ("unstructured", "l1"), "unstructured": ("unstructured", "l1"),
+    "channel": ("channel", "l1"), "structured": ("channel", "l1"), "filter": ("channel", "l1"),
+    "l1": ("channel", "l1"), "l2": ("channel", "l2"), "taylor": ("channel", "taylor"),
+    "gradient": ("channel", "taylor"),
+}
+
+
 def _digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
@@ -105,6 +129,7 @@ class ModelOptimizer:
                                  input_shape=tuple(self.config.input_shape),
                                  weights_digest=weights_digest(module),
                                  info={"source": f"python:{type(model).__name__}"})
+        self.original = model if isinstance(model, torch.nn.Module) else None  # as given
         self.source = loaded                  # the fp32 model every result is compared with
         self.model = loaded.module            # the current model: prune/distill replace it
         # Data used where a call gives none: a builtin's own dataset (digits: labelled), else
@@ -127,16 +152,17 @@ class ModelOptimizer:
         return Dataset(name=name, input_shape=self.source.input_shape, train_x=train_x,
                        train_y=train_y, calib_x=calib, test_x=test_x, test_y=test_y)
 
-    def _loaded(self):
+    def _loaded(self, module: torch.nn.Module | None = None):
         from harness.models import LoadedModel, weights_digest
 
-        if self.model is self.source.module:
+        module = self.model if module is None else module
+        if module is self.source.module:
             return self.source
-        return LoadedModel(name=self.source.name, module=self.model,
+        return LoadedModel(name=self.source.name, module=module,
                            input_shape=self.source.input_shape,
-                           weights_digest=weights_digest(self.model), info=self.source.info)
+                           weights_digest=weights_digest(module), info=self.source.info)
 
-    def _build(self, step, fmt: str, dataset) -> Variant:
+    def _build(self, step, fmt: str, dataset, module: torch.nn.Module | None = None) -> Variant:
         from harness.build.variant import VariantRequest, build_loaded
         from harness.matrix.compat import skip_reason
         from harness.matrix.schema import ModelSpec
@@ -150,7 +176,7 @@ class ModelOptimizer:
                                          dataset=dataset.name)
         request = VariantRequest(model=spec, method=step.name, steps=(step,), format=fmt,
                                  base_dir=str(Path.cwd()), cache_dir=str(self.cache_dir))
-        return Variant(build_loaded(request, self._loaded(), dataset))
+        return Variant(build_loaded(request, self._loaded(module), dataset))
 
     def _apply(self, step, dataset) -> torch.nn.Module:
         from harness.build.derived import apply_model_steps
@@ -163,49 +189,63 @@ class ModelOptimizer:
         return module
 
     def quantize(self, method: Literal["dynamic", "static", "qat", "fp16", "bf16"] = "static",
-                 calibration_data: Data | None = None, *, format: str = "onnx",
+                 calibration_data: Data | None = None, *, format: str | None = None,
                  calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax",
                  symmetric: bool = True, per_channel: bool = True,
                  train_data: Data | None = None, epochs: int = 2) -> Variant:
-        """An int8 (or fp16/bf16) artifact of the current model in `format`."""
+        """An int8 (or fp16/bf16) artifact of the current model in `format` (default:
+        config.format)."""
         from harness.matrix.schema import CastMethod, QatMethod, QuantizeMethod, TrainSpec
 
+        format = format or self.config.format
+        methods = ("dynamic", "static", "qat", "fp16", "bf16")
+        if method not in methods:
+            raise ValueError(f"quantize: method {method!r} is not known (allowed: "
+                             f"{', '.join(methods)})")
         scheme = {"symmetric": symmetric, "per_channel": per_channel}
         if method in ("fp16", "bf16"):
             return self._build(CastMethod(name=method, kind="cast", dtype=method), format,
                                self._dataset())
         if method == "dynamic":
-            step = QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic",
-                                  scheme=scheme)
+            step = _step(QuantizeMethod, "quantize", name="int8-dyn", kind="quantize",
+                         mode="dynamic", scheme=scheme)
             return self._build(step, format, self._dataset())
         calib_x, _ = _arrays(calibration_data, "calibration_data")
         calibration = {"samples": len(calib_x), "method": calibration_method}
         if method == "static":
-            step = QuantizeMethod(name="int8", kind="quantize", mode="static",
-                                  calibration=calibration, scheme=scheme)
+            step = _step(QuantizeMethod, "quantize", name="int8", kind="quantize",
+                         mode="static", calibration=calibration, scheme=scheme)
             return self._build(step, format, self._dataset(calib_x=calib_x))
-        if method == "qat":
-            train = _arrays(train_data, "train_data", labelled=True)
-            step = QatMethod(name="qat", kind="qat", calibration=calibration, scheme=scheme,
-                             train=TrainSpec(epochs=epochs, lr=1e-4))
-            return self._build(step, format, self._dataset(calib_x=calib_x, train=train))
-        raise ValueError(f"method {method!r} (allowed: dynamic, static, qat, fp16, bf16)")
+        train = _arrays(train_data, "train_data", labelled=True)
+        step = _step(QatMethod, "quantize", name="qat", kind="qat", calibration=calibration,
+                     scheme=scheme, train=_step(TrainSpec, "quantize", epochs=epochs, lr=1e-4))
+        return self._build(step, format, self._dataset(calib_x=calib_x, train=train))
 
-    def prune(self, sparsity: float, method: Literal["channel", "unstructured"] = "channel", *,
-              importance: Literal["l1", "l2", "taylor"] = "l1",
+    def prune(self, sparsity: float, method: str = "channel", *,
+              importance: Literal["l1", "l2", "taylor"] | None = None,
               scope: Literal["layer", "global"] = "global", steps: int = 1,
               train_data: Data | None = None, finetune_epochs: int = 2,
               lr: float = 1e-3) -> torch.nn.Module:
         """Prune the current model (fine-tuned on train_data when given); it becomes the
-        current model, so a later quantize() gives the chain prune -> int8."""
+        current model, so a later quantize() gives the chain prune -> int8.
+
+        method: 'magnitude' / 'unstructured' zero single weights by magnitude (no dense
+        speedup; the compressed size shows it); 'channel' / 'structured' / 'filter' remove
+        whole filters (a smaller, faster dense model); an importance name ('l1', 'l2',
+        'taylor', 'gradient' = taylor) removes filters ranked by it."""
         from harness.matrix.schema import PruneMethod, TrainSpec
 
+        if method not in PRUNE_METHODS:
+            raise ValueError(f"prune: method {method!r} is not known (allowed: "
+                             f"{', '.join(PRUNE_METHODS)})")
+        structure, default_importance = PRUNE_METHODS[method]
         train = _arrays(train_data, "train_data", labelled=True) if train_data is not None \
             else None
-        finetune = TrainSpec(epochs=finetune_epochs, lr=lr) if train is not None else None
-        step = PruneMethod(name=f"prune{int(sparsity * 100)}", kind="prune", structure=method,
-                           sparsity=sparsity, importance=importance, scope=scope, steps=steps,
-                           finetune=finetune)
+        finetune = _step(TrainSpec, "prune", epochs=finetune_epochs, lr=lr) \
+            if train is not None else None
+        step = _step(PruneMethod, "prune", name="prune", kind="prune", structure=structure,
+                     sparsity=sparsity, importance=importance or default_importance,
+                     scope=scope, steps=steps, finetune=finetune)
         self.model = self._apply(step, self._dataset(train=train))
         return self.model
 
@@ -217,15 +257,23 @@ class ModelOptimizer:
         current model. self.last_report holds teacher / distilled / student-alone top-1."""
         from harness.matrix.schema import DistillMethod, TrainSpec
 
+        if teacher is not None and not isinstance(teacher, torch.nn.Module):
+            raise TypeError(f"distill: teacher is a {type(teacher).__name__} (allowed: a "
+                            f"torch.nn.Module, or None for the current model)")
         train = _arrays(train_data, "train_data", labelled=True)
         if isinstance(student, torch.nn.Module):
             student_spec, module = {"source": "module:harness.api:_given_student"}, student
         elif isinstance(student, str):
             student_spec, module = {"source": student}, None
-        else:
+        elif isinstance(student, (int, float)) and not isinstance(student, bool):
             student_spec, module = {"width": float(student)}, None
-        step = DistillMethod(name="distill", kind="distill", student=student_spec, alpha=alpha,
-                             temperature=temperature, train=TrainSpec(epochs=epochs, lr=lr))
+        else:
+            raise TypeError(f"distill: student is a {type(student).__name__} (allowed: a "
+                            f"torch.nn.Module, a source such as 'builtin:digits_cnn', or a "
+                            f"width factor in (0, 1])")
+        step = _step(DistillMethod, "distill", name="distill", kind="distill",
+                     student=student_spec, alpha=alpha, temperature=temperature,
+                     train=_step(TrainSpec, "distill", epochs=epochs, lr=lr))
         if teacher is not None:
             self.model = copy.deepcopy(teacher).eval()
         token = _GIVEN_STUDENT.set(module)
@@ -263,15 +311,19 @@ class ModelOptimizer:
         return self._build(step, "tensorrt", self._dataset())
 
     # measuring --------------------------------------------------------------------------
-    def benchmark(self, models: Sequence[Variant] | None = None, test_data: Data | None = None,
+    def benchmark(self, models: Sequence | None = None, test_data: Data | None = None,
                   *, batch_sizes: Sequence[int] | None = None) -> list[dict]:
-        """Measure each variant in a fresh agent worker process, as a sweep does: latency
+        """Measure each model in a fresh agent worker process, as a sweep does: latency
         (p50/p90/p99, CI, stop reason), memory, accuracy on labelled test_data, fidelity to
-        the fp32 source. Returns one row per (variant, batch size)."""
+        the fp32 source. `models` holds what the other calls return: Variants (measured as
+        built), torch modules and model sources such as 'builtin:digits_cnn' (each measured
+        as its fp32 export in config.format; the row's `measured_as` says so). Returns one
+        row per (model, batch size)."""
         from agents.launcher import run_cell
         from harness.build.eval_pack import eval_pack
 
         models = list(models) if models is not None else [self.convert_to_onnx()]
+        variants = [self._as_variant(m, i) for i, m in enumerate(models)]
         test = _arrays(test_data, "test_data") if test_data is not None else None
         dataset = self._dataset(test=test)
         _, pack = eval_pack(self.source, dataset, self.cache_dir)
@@ -279,10 +331,7 @@ class ModelOptimizer:
         if batch_sizes:
             measure["batch_sizes"] = list(batch_sizes)
         rows = []
-        for variant in models:
-            if not isinstance(variant, Variant):
-                raise TypeError(f"benchmark takes the Variants that quantize/convert_to_* "
-                                f"return, not {type(variant).__name__}")
+        for variant, measured_as in variants:
             m = variant.manifest
             cell = {"cell_id": f"api/{m['method']}/{m['format']}/{self.config.device}",
                     "device": self.config.device, "runtime": m["runtime"],
@@ -293,11 +342,33 @@ class ModelOptimizer:
                     "measure": measure}
             result = run_cell(cell, measure["timeout_s"])
             base = {"method": m["method"], "format": m["format"], "precision": m["precision"],
-                    "size_bytes": m["size_bytes"], "status": result.get("status"),
-                    "error": result.get("error")}
+                    "size_bytes": m["size_bytes"], "measured_as": measured_as,
+                    "status": result.get("status"), "error": result.get("error")}
             for row in result.get("measurements", []) or [{}]:
                 rows.append(base | {k: v for k, v in row.items() if k != "samples_ms"})
         return rows
+
+    def _as_variant(self, model, index: int) -> tuple[Variant, str]:
+        """A benchmark entry as a built variant, and how it is measured."""
+        from harness.matrix.schema import BaselineMethod
+
+        if isinstance(model, Variant):
+            return model, "the variant as built"
+        fmt = self.config.format
+        if isinstance(model, str):
+            other = ModelOptimizer(model, self.config)
+            variant = other._build(BaselineMethod(name="fp32", kind="baseline"), fmt,
+                                   other._dataset(), module=other.model)
+            return variant, f"fp32 export of {model} ({fmt})"
+        if isinstance(model, torch.nn.Module):
+            name = "original" if model is self.source.module or model is self.original \
+                else f"module{index}"
+            variant = self._build(BaselineMethod(name=name, kind="baseline"), fmt,
+                                  self._dataset(), module=model)
+            return variant, f"fp32 export of the given torch module ({fmt})"
+        raise TypeError(f"benchmark: models[{index}] is a {type(model).__name__} (allowed: a "
+                        f"Variant from quantize/convert_to_*, a torch.nn.Module, or a model "
+                        f"source such as 'builtin:digits_cnn')")
 
 
 # A student module handed to distill(): the distill method loads students by source, so the

@@ -77,3 +77,60 @@ def test_distill_into_a_given_student_module(cache_dir, digits):
     assert {"teacher_val_top1", "student_distilled_val_top1", "student_alone_val_top1",
             "distillation_gain"} <= set(report)
     assert opt.model is student
+
+
+def test_the_seed_usage_runs_as_written(cache_dir, digits):
+    """The usage the project was specified with, as written, on the digits model:
+    `original` is the module given to the constructor."""
+    from harness.models.digits_cnn import DigitsCNN, load_builtin
+
+    model, _, _ = load_builtin("digits_cnn", cache_dir)
+    original = model
+    config = {"input_shape": [1, 32, 32], "cache_dir": str(cache_dir),
+              "measure": {"batch_sizes": [1], "warmup_s": 0.1, "min_iterations": 20,
+                          "min_seconds": 0.2, "max_seconds": 1.0, "timeout_s": 120}}
+    cal_data = digits.calib_x[:64]
+    teacher_model, student_model = model, DigitsCNN(width=8)
+    train_data = (digits.train_x[:240], digits.train_y[:240])
+    test_data = (digits.test_x, digits.test_y)
+
+    optimizer = ModelOptimizer(model, config)
+    quantized_model = optimizer.quantize(method='static', calibration_data=cal_data)
+    pruned_model = optimizer.prune(sparsity=0.5, method='magnitude')
+    compressed_model = optimizer.distill(teacher_model, student_model, train_data)
+    optimized_model = compressed_model
+    onnx_model = optimizer.convert_to_onnx(optimized_model)
+    if FORMATS["tensorrt"].unavailable():
+        with pytest.raises(UnavailableError, match="tensorrt"):
+            optimizer.convert_to_tensorrt(onnx_model)
+    quantized, pruned = quantized_model, pruned_model
+    results = optimizer.benchmark(models=[original, quantized, pruned], test_data=test_data)
+
+    assert [r["status"] for r in results] == ["ok", "ok", "ok"], results
+    assert [r["precision"] for r in results] == ["fp32", "int8", "fp32"]
+    assert results[0]["measured_as"] == "fp32 export of the given torch module (onnx)"
+    assert results[1]["measured_as"] == "the variant as built"
+    assert results[0]["accuracy_top1"] > 0.95 and results[1]["accuracy_top1"] > 0.95
+    assert onnx_model.format == "onnx" and onnx_model.path.is_file()
+    # magnitude = unstructured: half the weights are zero, the parameter count unchanged
+    from harness.methods.model_stats import weight_sparsity
+    assert weight_sparsity(pruned_model) == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda o: o.prune(sparsity=0.5, method="random"), ValueError,
+     "prune: method 'random' is not known (allowed: magnitude, unstructured, channel"),
+    (lambda o: o.prune(sparsity=1.5, method="magnitude"), ValueError, "sparsity"),
+    (lambda o: o.quantize(method="int4"), ValueError, "allowed: dynamic, static, qat"),
+    (lambda o: o.distill(None, "not-a-source", (np.zeros((4, 1, 32, 32), np.float32),
+                                                np.zeros(4, np.int64))), ValueError,
+     "student.source"),
+    (lambda o: o.distill(None, [1, 2], (np.zeros((4, 1, 32, 32), np.float32),
+                                        np.zeros(4, np.int64))), TypeError,
+     "student is a list"),
+    (lambda o: o.benchmark(models=[42]), TypeError, "models[0] is a int"),
+])
+def test_bad_arguments_name_the_argument_and_the_allowed_values(opt, call, error, fragment):
+    with pytest.raises(error) as info:
+        call(opt)
+    assert fragment in str(info.value)
