@@ -44,14 +44,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Replaces what /proc/cpuinfo says (space- or comma-separated flags): to check how the
+# harness decides for a CPU it is not running on. The runtimes still use the real CPU.
+CPU_FLAGS_ENV = "HARNESS_CPU_FLAGS"
+
+
 def cpu_flags() -> list[str]:
     """The ISA features of interest this CPU reports (x86 'flags', aarch64 'Features')."""
+    override = os.environ.get(CPU_FLAGS_ENV)
+    if override is not None:
+        have = set(override.replace(",", " ").split())
+        return [f for f in (*X86_FLAGS, *ARM_FLAGS) if f in have]
     for line in _cpuinfo():
         if line.startswith(("flags", "Features")):
             have = set(line.split(":", 1)[1].split())
             wanted = X86_FLAGS if line.startswith("flags") else ARM_FLAGS
             return [f for f in wanted if f in have]
     return []
+
+
+INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def int8_saturates(flags: list[str] | None = None, machine: str | None = None) -> bool:
+    """Whether u8 x s8 int8 kernels can saturate here: x86 CPUs without VNNI multiply-add
+    pairs of u8 x s8 products into 16 bits (vpmaddubsw), which overflows for large
+    activations and full-range weights (ONNX Runtime's quantization docs; NNCF's
+    overflow fix). VNNI (and AMX) accumulate in 32 bits; ARM's int8 kernels widen first."""
+    machine = machine or platform.machine()
+    if machine.lower() not in ("x86_64", "amd64"):
+        return False
+    flags = cpu_flags() if flags is None else flags
+    return not any(f in flags for f in INT8_DOT_PRODUCT)
 
 
 def board_model() -> str | None:
@@ -212,6 +236,7 @@ def host_report(as_kind: str | None = None) -> dict:
     hardware = host_kinds()
     report = {"host": socket.gethostname(), "machine": platform.machine(),
               "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "board": board_model(),
+              "int8_saturates": int8_saturates(),
               "gpus": gpus, "gpu_reason": gpu_reason,
               "openvino_devices": ov_devices, "openvino_reason": ov_reason,
               "hardware_kinds": hardware, "kinds": [as_kind] if as_kind else hardware,
@@ -235,7 +260,8 @@ def fingerprint(kind: str) -> dict:
     host = socket.gethostname()
     emulated = os.environ.get(EMULATED_ENV) == kind and kind not in host_kinds()
     info = {"kind": kind, "host": host, "cpu_model": cpu_model(), "gpu_name": None,
-            "driver": None, "name": board_model() or cpu_model(), "emulated": emulated}
+            "driver": None, "name": board_model() or cpu_model(), "emulated": emulated,
+            "cpu_flags": cpu_flags(), "int8_saturates": int8_saturates()}
     if kind == "nvidia-gpu":
         gpus, _ = nvidia_gpus()
         if gpus:

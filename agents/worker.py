@@ -57,6 +57,21 @@ def _check_output(output: np.ndarray, reference: np.ndarray | None, runtime: str
                            f"one sample; the fp32 source gives {list(want)}")
 
 
+SATURATING_RUNTIMES = ("onnxruntime", "openvino", "torch")
+
+
+def _saturation_warning(cell: dict, precision: str) -> str | None:
+    """int8 figures from an x86 CPU without VNNI, for full-range int8 weights, in a runtime
+    whose u8 x s8 kernels add pairs of products in 16 bits: they may have saturated."""
+    from agents.devices import int8_saturates
+
+    if (precision == "int8" and cell.get("int8_full_range")
+            and cell["runtime"] in SATURATING_RUNTIMES and int8_saturates()):
+        return ("int8 may saturate: this CPU has no VNNI and the variant's int8 weights use "
+                "the full range (built with reduce_range false); quality figures may be off")
+    return None
+
+
 def _normal_priority() -> int:
     """Measure at normal priority even when started by a niced parent (Ray workers run at
     nice 15 by default). Returns the niceness actually in effect, which is recorded."""
@@ -170,6 +185,9 @@ def measure_cell(cell: dict) -> dict:
                        load_ms=result["load_ms"])
             if hasattr(session, "device_memory"):
                 row |= session.device_memory()
+            warning = _saturation_warning(cell, session.precision)
+            if warning:
+                row["warnings"] = warning
             if counter:
                 # The window includes warm-up calls; count them so the per-inference figure
                 # divides by every inference the energy paid for.

@@ -22,7 +22,8 @@ def not_measured(reason: str) -> dict:
 
 
 def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
-                 reference: np.ndarray, threads: int = 1) -> dict:
+                 reference: np.ndarray, threads: int = 1,
+                 full_range_int8: bool = False) -> dict:
     """Run the artifact on this build host through the format's agent runtime. A format no
     device of this host runs (TensorRT on a CPU-only build node) gets no figure, and says so:
     its agents' accuracy and fidelity probes still compare it with the fp32 source."""
@@ -37,12 +38,29 @@ def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
                             f"still compare the variant with the fp32 source")
     session = open_session(plugin.runtime, artifact, threads=threads, device=here[0],
                            precision=precision)
+    note = saturation_note(plugin, precision, full_range_int8)
     outputs = run_batched(session.run, x)
     fid = fidelity(outputs, reference)
     tol = TOLERANCE[precision]
     ok = (fid["fidelity_cosine_min"] >= tol["cosine_min"]
           and fid["fidelity_top1_agreement"] >= tol["top1_agreement"])
-    return {"samples": int(len(x)), "max_abs_err": fid["fidelity_max_abs_err"],
-            "cosine_min": fid["fidelity_cosine_min"],
-            "top1_agreement": fid["fidelity_top1_agreement"], "sqnr_db": fid["fidelity_sqnr_db"],
-            "tolerance": tol, "measured": True, "ok": bool(ok), "suspect": not ok}
+    result = {"samples": int(len(x)), "max_abs_err": fid["fidelity_max_abs_err"],
+              "cosine_min": fid["fidelity_cosine_min"],
+              "top1_agreement": fid["fidelity_top1_agreement"],
+              "sqnr_db": fid["fidelity_sqnr_db"], "tolerance": tol, "measured": True,
+              "ok": bool(ok), "suspect": not ok}
+    if note:
+        result["int8_saturation"] = note
+    return result
+
+
+def saturation_note(plugin, precision: str, full_range_int8: bool) -> str | None:
+    """Said when this host's int8 kernels can saturate on this variant: an x86 CPU without
+    VNNI running full-range int8 weights (reduce_range false) in a runtime whose u8 x s8
+    kernels add pairs of products in 16 bits."""
+    from agents.devices import int8_saturates
+
+    if precision == "int8" and full_range_int8 and plugin.int8_saturation and int8_saturates():
+        return ("possible on this host: its CPU has no VNNI and the variant's int8 weights "
+                "use the full range (reduce_range false); figures from it may be off")
+    return None

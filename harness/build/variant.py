@@ -89,6 +89,23 @@ def _cached(folder: Path) -> dict | None:
     return None  # missing or corrupt: rebuild
 
 
+def full_range_int8(steps) -> bool:
+    """A step quantizes weights to the full int8 range (reduce_range resolved to false)."""
+    return any(getattr(getattr(s, "scheme", None), "reduce_range", None) is False
+               for s in steps)
+
+
+def _resolved_here(request: VariantRequest, plugin) -> VariantRequest:
+    """`reduce_range: auto` left for this host to decide (the Python API; a sweep resolves
+    it for the agents of the variant's devices before the build)."""
+    import dataclasses
+
+    from agents.devices import int8_saturates
+    from harness.build.reduce_range import resolve
+
+    return dataclasses.replace(request, steps=resolve(request.steps, plugin, int8_saturates()))
+
+
 def build_variant(request: VariantRequest) -> dict:
     from harness.data import load_dataset
     from harness.models import load_model
@@ -110,6 +127,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     torch.set_num_threads(BUILD_THREADS)
     cache = Path(request.cache_dir)
     plugin = FORMATS[request.format]
+    request = _resolved_here(request, plugin)
     pack_path, pack = eval_pack(loaded, dataset, cache)
     key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options,
                       loaded.info.get("module_sha256"))
@@ -154,7 +172,8 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
             if leftover not in keep:
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         parity = check_parity(str(final), plugin, precision, dataset.test_x,
-                              np.load(pack_path)["reference"], threads=BUILD_THREADS)
+                              np.load(pack_path)["reference"], threads=BUILD_THREADS,
+                              full_range_int8=full_range_int8(request.steps))
         build_seconds = time.perf_counter() - started
         manifest = {
             "variant_id": key, "model": request.model.name, "method": request.method,

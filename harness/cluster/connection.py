@@ -30,6 +30,8 @@ class ClusterInfo:
     address: str | None           # None: the embedded local node
     resources: dict[str, float]
     nodes: int = 1                # alive nodes when the sweep started
+    # device kinds with an agent whose int8 kernels can saturate (x86 without VNNI)
+    saturating_kinds: frozenset = frozenset()
 
     def has(self, resource: str) -> bool:
         return self.resources.get(resource, 0) >= 1
@@ -74,7 +76,24 @@ def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
                  object_store_memory=EMBEDDED_OBJECT_STORE_BYTES)
     alive = [n for n in ray.nodes() if n.get("Alive")]
     return ClusterInfo(address=address, resources=dict(ray.cluster_resources()),
-                       nodes=len(alive))
+                       nodes=len(alive), saturating_kinds=_saturating_kinds(
+                           alive, None if address else device_kinds))
+
+
+def _saturating_kinds(nodes: list[dict], local_kinds: list[str] | None) -> frozenset:
+    """Device kinds some agent of which has int8 kernels that saturate: from this host for
+    the embedded node, else from each node's label (set by `harness agent start`)."""
+    if local_kinds is not None:
+        from agents.devices import int8_saturates
+        return frozenset(k for k in local_kinds if k != "nvidia-gpu" and int8_saturates())
+    from harness.cluster.node import label
+
+    kinds = set()
+    for node in nodes:
+        if (node.get("Labels") or {}).get(label("int8-saturates")) == "true":
+            kinds.update(r.split(":", 1)[1] for r in node.get("Resources", {})
+                         if r.startswith("device:") and r != "device:nvidia-gpu")
+    return frozenset(kinds)
 
 
 def _split_address(address: str) -> tuple[str, int]:

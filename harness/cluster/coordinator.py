@@ -20,6 +20,12 @@ from harness.cluster.connection import BUILD, HOST_SLOT, ClusterInfo, alive_reso
 from harness.matrix.expand import Cell, Plan
 from harness.results.store import utcnow
 
+def full_range_int8_config(method_config: list[dict]) -> bool:
+    """A stored step config quantizes weights to the full int8 range."""
+    return any((step.get("scheme") or {}).get("reduce_range") is False
+               for step in method_config)
+
+
 WAIT_SLICE_S = 0.5          # ray.wait timeout: keeps Ctrl-C and the progress bar responsive
 LIVENESS_EVERY_S = 2.0      # how often queued tasks are checked against the alive nodes
 MEASURE_NODE_RETRIES = 2    # a node that dies mid-measure: retry the cell this many times
@@ -93,18 +99,24 @@ class Coordinator:
                 "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
                              "companions": manifest.get("companions", [])},
                 "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
+                "int8_full_range": full_range_int8_config(manifest["method_config"]),
                 "measure": self.plan.loaded.matrix.measure.model_dump()}
 
     def _requests(self, cells: list[Cell]):
+        from harness.build.reduce_range import resolve as resolve_reduce_range
         from harness.build.variant import VariantRequest
+        from harness.formats import FORMATS
 
         matrix = self.plan.loaded.matrix
         by_variant: dict[tuple, list[Cell]] = defaultdict(list)
         for cell in cells:
             by_variant[cell.variant_name].append(cell)
         for (model, method, fmt), group in by_variant.items():
+            # reduce_range: auto, for the agents of the devices this variant is measured on
+            saturating = any(c.device in self.cluster.saturating_kinds for c in group)
+            steps = resolve_reduce_range(matrix.steps(method), FORMATS[fmt], saturating)
             request = VariantRequest(model=matrix.model(model), method=method,
-                                     steps=tuple(matrix.steps(method)), format=fmt,
+                                     steps=steps, format=fmt,
                                      base_dir=str(self.plan.loaded.base_dir),
                                      cache_dir=self.cache_dir)
             yield request, group

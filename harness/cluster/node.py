@@ -56,7 +56,9 @@ def node_spec(report: dict, *, as_kind: str | None = None, build: bool = False,
     labels = {label("host"): label_value(name or report["host"]),
               label("kinds"): label_value(".".join(kinds) or "none"),
               label("cpu-model"): label_value(report["cpu_model"]),
-              label("emulated"): "true" if emulated else "false"}
+              label("emulated"): "true" if emulated else "false",
+              # int8 kernels without VNNI can saturate: `reduce_range: auto` reads this
+              label("int8-saturates"): "true" if report.get("int8_saturates") else "false"}
     if report["gpus"]:
         labels[label("gpu-name")] = label_value(report["gpus"][0]["name"])
         labels[label("gpu-driver")] = label_value(report["gpus"][0]["driver"])

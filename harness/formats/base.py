@@ -18,6 +18,9 @@ class Format:
     companions: ClassVar[tuple[str, ...]] = ()  # suffixes of files beside the main one
     builds_on: ClassVar[str | None] = None        # device kind the build must run on, if any
     options: ClassVar[dict] = {}      # export options; part of the variant key
+    # Its runtime's int8 kernels can saturate on x86 CPUs without VNNI, and its toolchain
+    # can quantize weights to 7 bits to avoid it (scheme.reduce_range).
+    int8_saturation: ClassVar[bool] = False
 
     def unavailable(self) -> str | None:
         """Why this format cannot be built from this installation at all, or None."""
@@ -26,6 +29,15 @@ class Format:
     def supports(self, step) -> str | None:
         """None if this format realises the format-level step, else the reason it cannot."""
         return f"format '{self.name}' has no realisation of {step.kind}"
+
+    def reduce_range_reason(self, step) -> str | None:
+        """A reduce_range: true this format has no use for (auto resolves to false)."""
+        scheme = getattr(step, "scheme", None)
+        if scheme is not None and scheme.reduce_range is True and not self.int8_saturation:
+            return (f"format '{self.name}': reduce_range: true has no realisation: its "
+                    f"runtime's int8 kernels do not saturate, so its quantizer has no 7-bit "
+                    f"weight option (use reduce_range: auto or false)")
+        return None
 
     def supports_model_step(self, step) -> str | None:
         """None if this format exports what the model-level step produces, else the reason

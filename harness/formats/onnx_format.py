@@ -61,6 +61,7 @@ class OnnxFormat(Format):
     devices = ("intel-cpu", "arm-edge")
     extension = ".onnx"
     options = {"opset": OPSET, "dynamic_batch": True, "external_data": False}
+    int8_saturation = True  # MLAS's U8S8 kernels without VNNI; quantizers' reduce_range
 
     def supports(self, step) -> str | None:
         if step.kind == "quantize" and step.mode in ("dynamic", "static"):
@@ -125,10 +126,13 @@ class OnnxFormat(Format):
         symmetric, per_channel = step.scheme.symmetric, step.scheme.per_channel
         # ORT computes activation ranges at run time (uint8); the scheme sets the weights.
         weight_type = QuantType.QInt8 if symmetric else QuantType.QUInt8
+        reduce_range = step.scheme.reduce_range is True
         quantize_dynamic(str(src), str(out), weight_type=weight_type, per_channel=per_channel,
+                         reduce_range=reduce_range,
                          extra_options={"WeightSymmetric": symmetric})
         return {"quantizer": "onnxruntime.quantize_dynamic", "weight_type": weight_type.name,
-                "per_channel": per_channel, "symmetric": symmetric}
+                "per_channel": per_channel, "symmetric": symmetric,
+                "reduce_range": reduce_range}
 
     def _quantize_static(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
         from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
@@ -140,8 +144,10 @@ class OnnxFormat(Format):
         samples = calib_x[:step.calibration.samples]
         activation_type = (QuantType.QUInt8 if step.scheme.activation_dtype == "uint8"
                            else QuantType.QInt8)
+        reduce_range = step.scheme.reduce_range is True
         quantize_static(str(src), str(out), _CalibrationReader(samples),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        reduce_range=reduce_range,
                         activation_type=activation_type, weight_type=QuantType.QInt8,
                         calibrate_method=method,
                         extra_options={"ActivationSymmetric": symmetric,
@@ -149,5 +155,6 @@ class OnnxFormat(Format):
         return {"quantizer": "onnxruntime.quantize_static", "format": "QDQ",
                 "activation_type": activation_type.name, "weight_type": "QInt8",
                 "per_channel": per_channel, "symmetric": symmetric,
+                "reduce_range": reduce_range,
                 "calibration_method": step.calibration.method,
                 "calibration_samples": int(len(samples))}

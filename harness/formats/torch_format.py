@@ -111,8 +111,10 @@ def _ptq_config(scheme):
         is_dynamic=False, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=EPS))
     # Weights are symmetric int8 per output channel whatever scheme.symmetric says (zero
     # point 0): what oneDNN's int8 conv / matmul take and what inductor's lowering matches.
+    from harness.build.reduce_range import weight_range
+    low, high = weight_range(scheme.reduce_range)
     weight = QuantizationSpec(
-        dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_channel_symmetric,
+        dtype=torch.int8, quant_min=low, quant_max=high, qscheme=torch.per_channel_symmetric,
         ch_axis=0, is_dynamic=False,
         observer_or_fake_quant_ctr=PerChannelMinMaxObserver.with_args(eps=EPS))
     return QuantizationConfig(activation, activation, weight, None, False)
@@ -156,6 +158,7 @@ class TorchFormat(Format):
     devices = ("intel-cpu", "arm-edge", "nvidia-gpu")  # nvidia-gpu: torch CUDA agent
     extension = ".pt2"
     options = {"export": "torch.export", "dynamic_batch": True}
+    int8_saturation = True  # oneDNN's u8 x s8 kernels without VNNI; 7-bit weights avoid it
 
     def supports(self, step) -> str | None:
         if step.kind != "quantize":
@@ -219,7 +222,8 @@ class TorchFormat(Format):
         symmetric = step.scheme.symmetric
         return {
             "quantizer": "torchao X86InductorQuantizer (PT2E prepare_pt2e / convert_pt2e)",
-            "weights": {"dtype": "int8", "symmetric": True, "per_channel": True},
+            "weights": {"dtype": "int8", "symmetric": True, "per_channel": True,
+                        "reduce_range": step.scheme.reduce_range is True},
             "activations": {"dtype": "uint8", "symmetric": symmetric, "per_channel": False},
             "bias": "float (oneDNN applies it in the int8 kernel)",
             "calibration_method": "minmax",

@@ -23,6 +23,9 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
     if format_steps and steps[-1] is not format_steps[0]:
         return "the format-level quantization step must be the last step of a chain"
     for step in steps:
+        reason = plugin.reduce_range_reason(step)
+        if reason:
+            return reason
         if METHODS[step.kind].level == "format":
             reason = plugin.supports(step)
         else:

@@ -31,9 +31,14 @@ class CalibrationSpec(Strict):
 class SchemeSpec(Strict):
     symmetric: bool = True
     per_channel: bool = True
-    # uint8 activations x int8 weights (U8S8) is ONNX Runtime's fast path on x86 and ARM
-    # (3.2x fp32 on resnet18 here, against 1.3x for int8 activations).
+    # uint8 activations x int8 weights (U8S8) is ONNX Runtime's fast path on x86 and ARM.
     activation_dtype: Literal["uint8", "int8"] = "uint8"
+    # 7-bit weights, so u8 x s8 products cannot saturate the 16-bit pair sums of x86 CPUs
+    # without VNNI (ONNX Runtime's reduce_range, NNCF's overflow fix). auto: true where an
+    # agent of a device the variant is measured on lacks VNNI and the format's int8
+    # kernels can saturate; resolved before the build, so the variant key and the stored
+    # config carry true or false.
+    reduce_range: Literal["auto"] | bool = "auto"
 
 
 class BaselineMethod(Strict):

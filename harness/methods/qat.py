@@ -83,8 +83,10 @@ def quantization_config(scheme):
     # int8 conv / matmul kernels of ONNX Runtime and OpenVINO take.
     weight_observer = (MovingAveragePerChannelMinMaxObserver if scheme.per_channel
                        else MovingAverageMinMaxObserver)
+    from harness.build.reduce_range import weight_range
+    low, high = weight_range(scheme.reduce_range)  # 7 bits where int8 kernels saturate
     weight = QuantizationSpec(
-        dtype=torch.int8, quant_min=-128, quant_max=127,
+        dtype=torch.int8, quant_min=low, quant_max=high,
         qscheme=torch.per_channel_symmetric if scheme.per_channel else torch.per_tensor_symmetric,
         ch_axis=0, is_dynamic=False,
         observer_or_fake_quant_ctr=FusedMovingAvgObsFakeQuantize.with_args(
@@ -94,7 +96,8 @@ def quantization_config(scheme):
 
 def _scheme_report(scheme) -> dict:
     return {"weights": {"dtype": "int8", "symmetric": True,
-                        "per_channel": scheme.per_channel},
+                        "per_channel": scheme.per_channel,
+                        "reduce_range": scheme.reduce_range is True},
             "activations": {"dtype": scheme.activation_dtype, "symmetric": scheme.symmetric,
                             "per_channel": False},
             "bias": "float (the runtime quantizes it to int32)"}

@@ -187,7 +187,9 @@ def _results_table(rows: list[dict]) -> str:
                      _Html(escape(_num(r.get("latency_cv"), "{:.1%}"))
                            + (_tag("noisy", "warn") if noisy else "")),
                      _num(r.get("throughput_ips"), "{:.1f}"),
-                     _Html(escape(_quality_text(r)) + _parity_tag(r.get("parity_status"))),
+                     _Html(escape(_quality_text(r)) + _parity_tag(r.get("parity_status"))
+                           + (_tag(r["warnings"].split(":")[0], "warn") if r.get("warnings")
+                              else "")),
                      _num(r.get("size_bytes") and r["size_bytes"] / 2**20, "{:.2f}"),
                      _num(r.get("peak_rss_mb"), "{:.0f}"), r.get("stop_reason") or "-"])
         classes.append("noisy" if noisy else "")

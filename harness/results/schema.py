@@ -27,8 +27,11 @@ MEASUREMENT_COLUMNS_V4 = {"energy_idle_mw": "DOUBLE", "energy_window_s": "DOUBLE
 # row pools and each one's p50, the launcher's sampled peak RSS of the worker's tree.
 MEASUREMENT_COLUMNS_V5 = {"host_latency_p50_ms": "DOUBLE", "processes": "INTEGER",
                           "latency_process_p50s_ms": "DOUBLE[]", "peak_rss_sampled_mb": "DOUBLE"}
+# v7: notes on a figure a reader must not take at face value (int8 that may saturate)
+MEASUREMENT_COLUMNS_V7 = {"warnings": "VARCHAR"}
 MEASUREMENT_COLUMNS = (MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
-                       | MEASUREMENT_COLUMNS_V4 | MEASUREMENT_COLUMNS_V5)
+                       | MEASUREMENT_COLUMNS_V4 | MEASUREMENT_COLUMNS_V5
+                       | MEASUREMENT_COLUMNS_V7)
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
@@ -131,8 +134,9 @@ V5 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
 V5 += [f"ALTER TABLE variants ADD COLUMN {name} {kind}"
        for name, kind in VARIANT_COLUMNS_V5.items()]
 V5 += ["ALTER TABLE latency_samples ADD COLUMN process INTEGER DEFAULT 0",
-       _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS)), PARETO_VIEW,
-       LATEST_VIEW]
+       _results_view(tuple(VARIANT_COLUMNS_V3),
+                     tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",) + tuple(MEASUREMENT_COLUMNS_V4)
+                     + tuple(MEASUREMENT_COLUMNS_V5)), PARETO_VIEW, LATEST_VIEW]
 
 # v6: parity that was never measured (no device on the build host runs the format) was
 # stored as passed (`ok: true`, suspect false, with a "skipped" note). It is now NULL with
@@ -146,8 +150,14 @@ V6 = [
        parity = json_object('ok', NULL, 'suspect', NULL, 'measured', false,
                             'reason', parity->>'$.skipped')
        WHERE parity->>'$.skipped' IS NOT NULL""",
-    _results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS), (PARITY_STATUS,)),
+    _results_view(tuple(VARIANT_COLUMNS_V3),
+                  tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",) + tuple(MEASUREMENT_COLUMNS_V4)
+                  + tuple(MEASUREMENT_COLUMNS_V5), (PARITY_STATUS,)),
     PARETO_VIEW, LATEST_VIEW]
+V7 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
+      for name, kind in MEASUREMENT_COLUMNS_V7.items()]
+V7 += [_results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS), (PARITY_STATUS,)),
+       PARETO_VIEW, LATEST_VIEW]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
@@ -156,5 +166,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (4, "energy idle baseline and window; noisy latency flag", V4),
     (5, "host-timed p50, worker processes per cell, sampled peak RSS", V5),
     (6, "parity not measured is NULL with its reason, not passed; parity_status", V6),
+    (7, "measurement warnings (int8 that may saturate on a CPU without VNNI)", V7),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -64,12 +64,21 @@ def test_plan_keeps_the_formats_that_realise_the_dtype(dtype, fmt):
     assert skip_reason([cast(dtype)], fmt, "intel-cpu") is None
 
 
-# Precision each runtime reports it computes in on this x86 CPU for the variant's dtype.
-# ORT and LiteRT have no fp16 conv kernels here (they compute fp32 on fp16 weights);
-# OpenVINO's CPU plugin runs bf16 on avx512_bf16 and, asked for f16 on a CPU without fp16
-# arithmetic, falls back to bf16 here (f16 where the CPU has it).
+def _cpu_has_bf16() -> bool:
+    """OpenVINO's CPU plugin computes bf16 only with avx512_bf16 or AMX; elsewhere it runs
+    the bf16 hint in f32 (and says so). HARNESS_CPU_FLAGS with ONEDNN_MAX_CPU_ISA=AVX2
+    checks the other side on a CPU that has them."""
+    from agents.devices import cpu_flags
+    return any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16"))
+
+
+# Precision each runtime reports it computes in on this CPU for the variant's dtype.
+# ORT and LiteRT have no fp16 conv kernels on x86 (they compute fp32 on fp16 weights);
+# OpenVINO's CPU plugin runs bf16 where the ISA has it and, asked for f16 on a CPU without
+# fp16 arithmetic, falls back to bf16 or f32.
 COMPUTED = {("fp16", "onnx"): {"fp32", "fp16"}, ("fp16", "tflite"): {"fp32"},
-            ("fp16", "openvino"): {"fp16", "bf16", "fp32"}, ("bf16", "openvino"): {"bf16"},
+            ("fp16", "openvino"): {"fp16", "bf16", "fp32"},
+            ("bf16", "openvino"): {"bf16"} if _cpu_has_bf16() else {"fp32"},
             ("fp16", "torch"): {"fp16"}, ("bf16", "torch"): {"bf16"}}
 
 
