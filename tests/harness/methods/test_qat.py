@@ -36,14 +36,20 @@ def test_qat_trains_fake_quant_and_exports_qdq_onnx_that_ort_runs(digits_model, 
                                                                  tmp_path):
     from harness.formats import FORMATS
 
+    from agents.devices import int8_saturates
+    from harness.build.reduce_range import resolve
+
     digest = weights_digest(digits_model)
-    step = qat(calibration=CalibrationSpec(samples=32))
+    # reduce_range: auto, resolved for this host's ONNX Runtime, as a build would
+    (step,) = resolve((qat(calibration=CalibrationSpec(samples=32)),), FORMATS["onnx"],
+                      int8_saturates())
     out = apply_qat(digits_model, step, digits_ctx)
     assert weights_digest(digits_model) == digest  # the source model is untouched
     r = out.report
     assert r["calibration_samples"] == 32 and r["validation_samples"] == 48
     assert r["train"]["epochs"] == 1 and math.isfinite(r["train"]["final_loss"])
-    assert r["scheme"]["weights"] == {"dtype": "int8", "symmetric": True, "per_channel": True}
+    assert r["scheme"]["weights"] == {"dtype": "int8", "symmetric": True, "per_channel": True,
+                                      "reduce_range": int8_saturates()}
     assert r["scheme"]["activations"] == {"dtype": "uint8", "symmetric": False,
                                           "per_channel": False}
     assert r["val_top1_qat_fake_quant"] >= r["val_top1_fp32"] - 0.05
