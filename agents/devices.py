@@ -24,9 +24,6 @@ X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_t
              "amx_int8", "amx_bf16", "amx_fp16")
 ARM_FLAGS = ("asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2")
 
-# runtime name (agents.runtimes) -> the Python package it needs
-RUNTIME_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch",
-                    "litert": "ai_edge_litert", "tensorrt": "tensorrt"}
 
 
 def _cpuinfo() -> list[str]:
@@ -159,7 +156,8 @@ def detect_kinds() -> list[str]:
 
 def runtime_status(name: str) -> dict:
     """Whether a runtime's package imports here: {'version': ...} or {'reason': ...}."""
-    package = RUNTIME_PACKAGES[name]
+    from agents.runtimes import RUNTIMES
+    package = RUNTIMES[name][1]
     try:
         module = importlib.import_module(package)
     except Exception as exc:  # noqa: BLE001 - a broken install is a reason, not a crash
@@ -193,7 +191,8 @@ def torch_cuda_status() -> dict:
 
 
 def runtimes() -> dict[str, dict]:
-    found = {name: runtime_status(name) for name in RUNTIME_PACKAGES}
+    from agents.runtimes import RUNTIMES
+    found = {name: runtime_status(name) for name in RUNTIMES}
     found["torch-cuda"] = torch_cuda_status()
     return found
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from agents.cell import CellPayload, CellResult
+
 LOG_TAIL_CHARS = 2000
 POLL_S = 0.05  # how often the watchdog checks the worker's exit, clock and memory
 # With no memory_limit_mb in the matrix, a worker may use this share of the memory that was
@@ -88,44 +90,48 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | No
         time.sleep(POLL_S)
 
 
-def run_cell(cell: dict, timeout_s: float) -> dict:
+def run_cell(cell: CellPayload, timeout_s: float) -> CellResult:
     """Measure a cell in `measure.processes` fresh workers, one after the other (each with
     `timeout_s`); the first failure ends the cell with that process's error."""
     from agents.repeats import merge_processes
 
-    processes = int(cell["measure"].get("processes", 1))
+    processes = int(cell.measure.get("processes", 1))
     results = []
     for index in range(processes):
-        # Only the first process measures accuracy: it does not vary between processes.
-        this = cell if index == 0 else cell | {"measure": cell["measure"] | {"accuracy": False}}
-        result = _run_worker(this, timeout_s)
-        if result.get("status") != "ok":
+        # Only the first process measures quality: it does not vary between processes.
+        this = cell if index == 0 else cell.with_measure(accuracy=False)
+        result = CellResult.from_json(_run_worker(this.to_json(), timeout_s,
+                                                  threads=cell.measure["threads"],
+                                                  memory=memory_limit_mb(cell.measure)))
+        if not result.ok:
             if processes > 1:
-                result["error"] = f"process {index + 1} of {processes}: {result.get('error')}"
+                result.error = f"process {index + 1} of {processes}: {result.error}"
             return result
         results.append(result)
-    return merge_processes(results, cell["measure"].get("noisy_cv", 0.1))
+    return merge_processes(results, cell.measure.get("noisy_cv", 0.1))
 
 
-def run_pair(cells: list[dict], blocks: int, block_s: float, timeout_s: float) -> dict:
+def run_pair(cells: list[CellPayload], blocks: int, block_s: float, timeout_s: float) -> dict:
     """Two artifacts of one cell in one fresh process, alternating blocks (agents/pair.py)."""
-    payload = {"pair": cells, "measure": cells[0]["measure"], "blocks": blocks,
-               "block_s": block_s}
-    return _run_worker(payload, timeout_s, module="agents.pair")
+    payload = {"pair": [c.to_json() for c in cells], "blocks": blocks, "block_s": block_s}
+    return _run_worker(payload, timeout_s, module="agents.pair",
+                       threads=cells[0].measure["threads"],
+                       memory=memory_limit_mb(cells[0].measure))
 
 
-def _run_worker(cell: dict, timeout_s: float, module: str = "agents.worker") -> dict:
+def _run_worker(payload: dict, timeout_s: float, *, threads: int, memory: tuple[float, str],
+                module: str = "agents.worker") -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         folder = Path(tmp)
         cell_file, out_file, log_file = folder / "cell.json", folder / "result.json", folder / "log"
-        cell_file.write_text(json.dumps(cell))
+        cell_file.write_text(json.dumps(payload))
         started = time.time()
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, str(cell_file), "--out", str(out_file)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=_env(cell["measure"]["threads"]))
-            limit, limit_source = memory_limit_mb(cell["measure"])
+                start_new_session=True, env=_env(threads))
+            limit, limit_source = memory
             code, killed, peak = _watch(proc, timeout_s, limit)
             if killed == "timeout":
                 return {"status": "timeout", "wall_s": time.time() - started,

@@ -18,31 +18,28 @@ import sys
 
 import numpy as np
 
-from agents.worker import _input_batch, _normal_priority, _verified, run_and_report
+from agents.cell import CellPayload
+from agents.worker import normal_priority, open_for, run_and_report, verified
 
 
-def _open(cell: dict, batch_size: int):
-    from agents.runtimes import runtime_module
+def _open(cell: CellPayload, batch_size: int):
+    """The timed call for one side: the first shape of its eval pack at `batch_size`."""
+    from agents.evalpack import EvalPack
 
-    measure = cell["measure"]
-    artifact = _verified(cell["artifact"], "artifact")
-    pack = np.load(_verified(cell["eval_pack"], "eval pack"))
-    session = runtime_module(cell["runtime"]).open_session(
-        artifact, threads=measure["threads"], device=cell["device"],
-        precision=cell["precision"])
-    batch = _input_batch(pack["test_x"], batch_size)
-    call = (session.timed_call(batch) if hasattr(session, "timed_call")
-            else lambda: session.run(batch))
-    return call, getattr(session, "runtime_clock", None)
+    artifact = verified(cell.artifact, "artifact")
+    pack = EvalPack(verified(cell.eval_pack, "eval pack"))
+    session = open_for(cell, artifact)
+    return session.timed_call(pack.batch(0, batch_size)), session.runtime_clock
 
 
 def measure_pair(payload: dict) -> dict:
     from agents.probes.latency import time_calls
 
-    measure = payload["measure"]
+    cells = [CellPayload.from_json(c) for c in payload["pair"]]
+    measure = cells[0].measure
     batch_size = measure["batch_sizes"][0]
-    niceness = _normal_priority()
-    sides = [_open(cell, batch_size) for cell in payload["pair"]]
+    niceness = normal_priority()
+    sides = [_open(cell, batch_size) for cell in cells]
 
     def block(side: int, seconds: float) -> np.ndarray:
         call, clock = sides[side]

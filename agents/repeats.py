@@ -8,8 +8,11 @@ latency figures come from the pooled samples, with a CI that accounts for the pr
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from agents.cell import CellResult
 from agents.probes.stats import process_median_ci, summarize
 
 # Figures every process measures afresh, and how to combine them.
@@ -49,16 +52,16 @@ def _pool_batch(rows: list[dict], noisy_cv: float) -> dict:
     return row
 
 
-def merge_processes(results: list[dict], noisy_cv: float = 0.1) -> dict:
+def merge_processes(results: list[CellResult], noisy_cv: float = 0.1) -> CellResult:
     """One result from the ok results of the same cell's processes (in run order)."""
     first = results[0]
-    by_batch: dict[int, list[dict]] = {}
+    by_row: dict[tuple, list[dict]] = {}
     for result in results:
-        for row in result["measurements"]:
-            row = dict(row, peak_rss_sampled_mb=result.get("peak_rss_sampled_mb"))
-            by_batch.setdefault(row["batch_size"], []).append(row)
-    merged = dict(first)
-    merged["measurements"] = [_pool_batch(rows, noisy_cv) for rows in by_batch.values()]
-    merged["wall_s"] = sum(r.get("wall_s", 0.0) for r in results)
-    merged["processes"] = len(results)
+        for row in result.measurements:
+            row = dict(row, peak_rss_sampled_mb=result.peak_rss_sampled_mb)
+            by_row.setdefault((row.get("shape", ""), row["batch_size"]), []).append(row)
+    merged = dataclasses.replace(first)
+    merged.measurements = [_pool_batch(rows, noisy_cv) for rows in by_row.values()]
+    merged.wall_s = sum(r.wall_s or 0.0 for r in results)
+    merged.processes = len(results)
     return merged

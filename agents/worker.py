@@ -1,8 +1,11 @@
-"""Measure one cell in this (fresh) process: JSON in, JSON out.
+"""Measure one cell in this (fresh) process: a CellPayload (agents/cell.py) in, a CellResult
+out, both JSON.
 
     python -m agents.worker cell.json --out result.json
 
 No Ray and no DuckDB: the coordinator, a Ray task or a person on a bare device can run it.
+For each shape of the eval pack (the values of the named axes measure.shapes sweeps), the
+worker measures quality sample by sample, then times every batch size.
 """
 
 from __future__ import annotations
@@ -19,60 +22,43 @@ from pathlib import Path
 import numpy as np
 
 from agents.artifacts import artifact_complete, artifact_digest, artifact_size
+from agents.cell import CellPayload, CellResult, FileRef
 
-LATENCY_INCLUDES = "host end-to-end: numpy input to numpy output, one synchronous call"
-
-
-def _verified(entry: dict, what: str) -> str:
-    path = entry["path"]
-    companions = entry.get("companions", ())
-    if not artifact_complete(path, companions):
-        raise FileNotFoundError(f"{what} not found (or incomplete): {path}")
-    digest = artifact_digest(path, companions)
-    if digest != entry["sha256"]:
-        raise ValueError(f"{what} {path} does not match its hash "
-                         f"(expected {entry['sha256'][:12]}, got {digest[:12]}): refusing to load")
-    return path
-
-
-def _input_batch(x: np.ndarray, batch_size: int) -> np.ndarray:
-    reps = -(-batch_size // len(x))
-    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
-
-
-def _check_output(output: np.ndarray, reference: np.ndarray | None, runtime: str) -> None:
-    """A runtime that returns nothing, or the wrong shape, must fail the cell before
-    anything is timed: an empty output is fast and would read as a speedup (seen with
-    OpenVINO's weight-compressed matmuls under a restricted ISA). Without a reference
-    (a NAS candidate's inputs) the output must still hold one sample."""
-    output = np.asarray(output)
-    if reference is None:
-        if output.ndim == 0 or output.shape[0] != 1 or output.size == 0:
-            raise RuntimeError(f"{runtime} returned an output of shape {list(output.shape)} "
-                               f"for one sample")
-        return
-    want = (1, *reference.shape[1:])
-    if output.shape != want:
-        raise RuntimeError(f"{runtime} returned an output of shape {list(output.shape)} for "
-                           f"one sample; the fp32 source gives {list(want)}")
-
-
+PARENT_ENV = "HARNESS_PARENT_PID"
+PARENT_CHECK_S = 1.0
 SATURATING_RUNTIMES = ("onnxruntime", "openvino", "torch")
 
 
-def _saturation_warning(cell: dict, precision: str) -> str | None:
-    """int8 figures from an x86 CPU without VNNI, for full-range int8 weights, in a runtime
-    whose u8 x s8 kernels add pairs of products in 16 bits: they may have saturated."""
-    from agents.devices import int8_saturates
-
-    if (precision == "int8" and cell.get("int8_full_range")
-            and cell["runtime"] in SATURATING_RUNTIMES and int8_saturates()):
-        return ("int8 may saturate: this CPU has no VNNI and the variant's int8 weights use "
-                "the full range (built with reduce_range false); quality figures may be off")
-    return None
+def verified(ref: FileRef, what: str) -> str:
+    if not artifact_complete(ref.path, ref.companions):
+        raise FileNotFoundError(f"{what} not found (or incomplete): {ref.path}")
+    digest = artifact_digest(ref.path, ref.companions)
+    if digest != ref.sha256:
+        raise ValueError(f"{what} {ref.path} does not match its hash "
+                         f"(expected {ref.sha256[:12]}, got {digest[:12]}): refusing to load")
+    return ref.path
 
 
-def _normal_priority() -> int:
+def check_outputs(outputs: list, pack, runtime: str) -> None:
+    """A runtime that returns nothing, too few outputs or the wrong shape must fail the
+    cell before anything is timed: an empty output is fast and would read as a speedup
+    (seen with OpenVINO's weight-compressed matmuls under a restricted ISA)."""
+    references = pack.reference(0)
+    if not references:  # a pack without reference outputs (latency only)
+        if not outputs or any(np.asarray(o).size == 0 for o in outputs):
+            raise RuntimeError(f"{runtime} returned an empty output for one sample")
+        return
+    if len(outputs) != len(references):
+        raise RuntimeError(f"{runtime} returned {len(outputs)} outputs; the fp32 source has "
+                           f"{len(references)}")
+    for k, (out, ref) in enumerate(zip(outputs, references)):
+        out = np.asarray(out)
+        if out.size != ref[0].size or out.size == 0:
+            raise RuntimeError(f"{runtime} returned an output {k} of shape {list(out.shape)} "
+                               f"for one sample; the fp32 source gives {list(ref[0].shape)}")
+
+
+def normal_priority() -> int:
     """Measure at normal priority even when started by a niced parent (Ray workers run at
     nice 15 by default). Returns the niceness actually in effect, which is recorded."""
     try:
@@ -80,10 +66,6 @@ def _normal_priority() -> int:
     except (PermissionError, OSError):
         pass  # not allowed to raise priority: the recorded niceness says so
     return os.getpriority(os.PRIO_PROCESS, 0)
-
-
-PARENT_ENV = "HARNESS_PARENT_PID"
-PARENT_CHECK_S = 1.0
 
 
 def _exit_with_parent() -> None:
@@ -113,100 +95,115 @@ def _energy_counter(device: str):
     return find_cpu_energy_counter()
 
 
-def measure_cell(cell: dict) -> dict:
-    from agents.devices import fingerprint
-    from agents.probes.accuracy import evaluate
-    from agents.faults import inject
-    from agents.probes.energy import energy_summary, idle_power_mw
-    from agents.probes.latency import time_calls
-    from agents.probes.memory import RssSampler
-    from agents.probes.stats import summarize
+def _saturation_warning(cell: CellPayload, precision: str) -> str | None:
+    """int8 figures from an x86 CPU without VNNI, for full-range int8 weights, in a runtime
+    whose u8 x s8 kernels add pairs of products in 16 bits: they may have saturated."""
+    from agents.devices import int8_saturates
+
+    if (precision == "int8" and cell.int8_full_range
+            and cell.runtime in SATURATING_RUNTIMES and int8_saturates()):
+        return ("int8 may saturate: this CPU has no VNNI and the variant's int8 weights use "
+                "the full range (built with reduce_range false); quality figures may be off")
+    return None
+
+
+def open_for(cell: CellPayload, artifact: str):
     from agents.runtimes import runtime_module
 
-    measure = cell["measure"]
-    artifact = _verified(cell["artifact"], "artifact")
-    pack = np.load(_verified(cell["eval_pack"], "eval pack"))
-    test_x = pack["test_x"]
-    labels = pack["test_y"] if "test_y" in pack.files else None
-    counter, energy_reason = _energy_counter(cell["device"])
+    options = {"options": cell.runtime_options} if cell.runtime_options else {}
+    return runtime_module(cell.runtime).open_session(
+        artifact, threads=cell.measure["threads"], device=cell.device,
+        precision=cell.precision, **options)
 
-    result: dict = {"device": fingerprint(cell["device"]), "measurements": [],
-                    "niceness": _normal_priority(),
-                    "artifact_size_bytes": artifact_size(artifact,
-                                                         cell["artifact"].get("companions", ()))}
-    runtime = runtime_module(cell["runtime"])
-    inject(cell["cell_id"])  # test hook: a no-op unless HARNESS_INJECT_FAULT names this cell
-    options = {"options": cell["runtime_options"]} if cell.get("runtime_options") else {}
+
+def measure_cell(cell: CellPayload) -> CellResult:
+    from agents.devices import fingerprint
+    from agents.evalpack import EvalPack
+    from agents.faults import inject
+    from agents.probes.memory import RssSampler
+    from agents.probes.quality import columns, run_samples, task_metrics
+    from agents.runtimes import runtime_module
+
+    measure = cell.measure
+    artifact = verified(cell.artifact, "artifact")
+    pack = EvalPack(verified(cell.eval_pack, "eval pack"))
+    counter, energy_reason = _energy_counter(cell.device)
+    result = CellResult(status="ok", device=fingerprint(cell.device), niceness=normal_priority(),
+                        artifact_size_bytes=artifact_size(artifact, cell.artifact.companions))
+    runtime_module(cell.runtime)  # import the runtime before the load clock starts
+    inject(cell.cell_id)  # test hook: a no-op unless HARNESS_INJECT_FAULT names this cell
     with RssSampler() as memory:
         started = time.perf_counter()
-        session = runtime.open_session(artifact, threads=measure["threads"],
-                                       device=cell["device"], precision=cell["precision"],
-                                       **options)
-        # first call: lazy init belongs to load time
-        _check_output(session.run(_input_batch(test_x, 1)),
-                      pack["reference"] if "reference" in pack.files else None, cell["runtime"])
-        result["load_ms"] = (time.perf_counter() - started) * 1000.0
-        result["runtime"] = session.info
-        result["rss_before_load_mb"] = memory.baseline_mb
-        accuracy = evaluate(session.run, test_x, labels, pack["reference"]) if measure[
-            "accuracy"] else {}
-        # A session may time its device's work itself (a GPU session synchronises the
-        # device); otherwise a call is one host end-to-end run.
-        includes = getattr(session, "latency_includes", LATENCY_INCLUDES)
-        for batch_size in measure["batch_sizes"]:
-            batch = _input_batch(test_x, batch_size)
-            call = (session.timed_call(batch) if hasattr(session, "timed_call")
-                    else lambda: session.run(batch))
-            if hasattr(session, "reset_device_peak"):
-                session.reset_device_peak()
-            # the idle baseline just before the loop, on the same counter
-            idle_mw, idle_s = idle_power_mw(counter) if counter else (None, None)
-            energy_start = counter.read_uj() if counter else None
-            t0 = time.perf_counter()
-            run = time_calls(call, warmup_s=measure["warmup_s"],
-                             min_iterations=measure["min_iterations"],
-                             min_seconds=measure["min_seconds"],
-                             max_seconds=measure["max_seconds"],
-                             ci_rel_width=measure["ci_rel_width"],
-                             runtime_clock=getattr(session, "runtime_clock", None))
-            window = time.perf_counter() - t0
-            row = summarize(run.samples_ms, batch_size) | accuracy
-            if run.host_samples_ms is not None:
-                row["host_latency_p50_ms"] = float(np.median(run.host_samples_ms))
-            # flagged, not hidden: a user sees the number and that it is not trustworthy
-            row["latency_noisy"] = bool(row["latency_cv"] is not None
-                                        and row["latency_cv"] > measure.get("noisy_cv", 0.1))
-            row.update(batch_size=batch_size, threads=measure["threads"],
-                       precision=session.precision, stop_reason=run.stop_reason,
-                       warmup_calls=run.warmup_calls, latency_includes=includes,
-                       peak_rss_mb=memory.peak_mb(),
-                       rss_before_load_mb=memory.baseline_mb, niceness=result["niceness"],
-                       samples_ms=run.samples_ms.tolist(),
-                       load_ms=result["load_ms"])
-            if hasattr(session, "device_memory"):
-                row |= session.device_memory()
-            warning = _saturation_warning(cell, session.precision)
-            if warning:
-                row["warnings"] = warning
-            if counter:
-                # The window includes warm-up calls; count them so the per-inference figure
-                # divides by every inference the energy paid for.
-                calls = (run.warmup_calls + len(run.samples_ms)) * batch_size
-                row |= energy_summary(counter, energy_start, counter.read_uj(), window, calls,
-                                      idle_mw=idle_mw, idle_window_s=idle_s)
-            else:
-                row |= {"energy_sensor": None, "energy_note": energy_reason}
-            result["measurements"].append(row)
-    result["status"] = "ok"
+        session = open_for(cell, artifact)
+        # first call: lazy initialisation belongs to load time
+        check_outputs(session.run(pack.sample(0, 0)), pack, cell.runtime)
+        result.load_ms = (time.perf_counter() - started) * 1000.0
+        result.runtime = session.info
+        for j in range(len(pack.shapes)):
+            quality: dict = {}
+            if measure["accuracy"]:
+                outputs = run_samples(session.run, [pack.sample(j, i)
+                                                    for i in range(pack.samples)])
+                quality = task_metrics(pack.task, outputs, pack.reference(j), pack.labels)
+            for batch_size in measure["batch_sizes"]:
+                row = _timed_row(cell, session, pack.batch(j, batch_size), batch_size,
+                                 counter, energy_reason, memory)
+                row |= columns(quality) | {"metrics": quality, "shape": pack.shape_label(j),
+                                           "niceness": result.niceness,
+                                           "load_ms": result.load_ms}
+                result.measurements.append(row)
     return result
+
+
+def _timed_row(cell: CellPayload, session, inputs: dict, batch_size: int, counter,
+               energy_reason: str | None, memory) -> dict:
+    from agents.probes.energy import energy_summary, idle_power_mw
+    from agents.probes.latency import time_calls
+    from agents.probes.stats import summarize
+
+    measure = cell.measure
+    call = session.timed_call(inputs)
+    session.reset_device_peak()
+    # the idle baseline just before the loop, on the same counter
+    idle_mw, idle_s = idle_power_mw(counter) if counter else (None, None)
+    energy_start = counter.read_uj() if counter else None
+    t0 = time.perf_counter()
+    run = time_calls(call, warmup_s=measure["warmup_s"], min_iterations=measure["min_iterations"],
+                     min_seconds=measure["min_seconds"], max_seconds=measure["max_seconds"],
+                     ci_rel_width=measure["ci_rel_width"], runtime_clock=session.runtime_clock)
+    window = time.perf_counter() - t0
+    row = summarize(run.samples_ms, batch_size)
+    if run.host_samples_ms is not None:
+        row["host_latency_p50_ms"] = float(np.median(run.host_samples_ms))
+    # flagged, not hidden: a user sees the number and that it is not trustworthy
+    row["latency_noisy"] = bool(row["latency_cv"] is not None
+                                and row["latency_cv"] > measure.get("noisy_cv", 0.1))
+    row.update(batch_size=batch_size, threads=measure["threads"], precision=session.precision,
+               stop_reason=run.stop_reason, warmup_calls=run.warmup_calls,
+               latency_includes=session.latency_includes, peak_rss_mb=memory.peak_mb(),
+               rss_before_load_mb=memory.baseline_mb, samples_ms=run.samples_ms.tolist())
+    row |= session.device_memory()
+    warning = _saturation_warning(cell, session.precision)
+    if warning:
+        row["warnings"] = warning
+    if counter:
+        # The window includes warm-up calls; count them so the per-inference figure
+        # divides by every inference the energy paid for.
+        calls = (run.warmup_calls + len(run.samples_ms)) * batch_size
+        row |= energy_summary(counter, energy_start, counter.read_uj(), window, calls,
+                              idle_mw=idle_mw, idle_window_s=idle_s)
+    else:
+        row |= {"energy_sensor": None, "energy_note": energy_reason}
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.worker")
-    parser.add_argument("cell", help="cell description (JSON file)")
+    parser.add_argument("cell", help="cell description (JSON file, agents/cell.py)")
     parser.add_argument("--out", required=True, help="where to write the result (JSON)")
     args = parser.parse_args(argv)
-    return run_and_report(measure_cell, args.cell, args.out)
+    return run_and_report(lambda data: measure_cell(CellPayload.from_json(data)).to_json(),
+                          args.cell, args.out)
 
 
 def run_and_report(measure, payload_path: str, out: str) -> int:
@@ -217,8 +214,8 @@ def run_and_report(measure, payload_path: str, out: str) -> int:
         result = measure(json.loads(Path(payload_path).read_text()))
         code = 0
     except Exception as exc:  # noqa: BLE001 - the cell fails, the process reports it
-        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc()[-4000:]}
+        result = CellResult.failed(f"{type(exc).__name__}: {exc}",
+                                   traceback=traceback.format_exc()[-4000:]).to_json()
         code = 1
     tmp = Path(out + ".tmp")
     tmp.write_text(json.dumps(result))

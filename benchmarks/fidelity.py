@@ -48,7 +48,7 @@ def bare_ort_p50(artifact: str, batch: np.ndarray, threads: int, seconds: float)
 def main() -> int:
     from agents.launcher import run_cell
     from harness.build.variant import VariantRequest, build_variant
-    from benchmarks.variants import timing_cell
+    from benchmarks.variants import first_batch, timing_cell
     from harness.matrix.schema import BaselineMethod, ModelSpec
 
     parser = argparse.ArgumentParser()
@@ -62,17 +62,17 @@ def main() -> int:
     manifest = build_variant(VariantRequest(model, "fp32", (BaselineMethod(name="fp32",
                              kind="baseline"),), "onnx", str(REPO), args.cache))
     pack = manifest["eval_pack"]
-    batch = np.ascontiguousarray(np.load(pack["path"])["test_x"][:1])
+    (batch,) = first_batch(manifest).values()
     cell = timing_cell(manifest, "fidelity", args.threads, args.seconds)
     print(f"artifact: {manifest['artifact_path']}  threads={args.threads}  batch=1")
     print(f"{'round':>5} {'harness p50 ms':>15} {'bare loop p50 ms':>17} {'ratio':>7}")
     ratios = []
     for i in range(args.rounds):
         result = run_cell(cell, timeout_s=300)
-        if result["status"] != "ok":
-            print(result.get("error"))
+        if not result.ok:
+            print(result.error)
             return 1
-        harness_p50 = result["measurements"][0]["latency_p50_ms"]
+        harness_p50 = result.measurements[0]["latency_p50_ms"]
         bare = bare_ort_p50(manifest["artifact_path"], batch, args.threads, args.seconds)
         ratios.append(harness_p50 / bare)
         print(f"{i + 1:>5} {harness_p50:>15.4f} {bare:>17.4f} {ratios[-1]:>7.3f}")

@@ -56,20 +56,28 @@ def build(folder: Path) -> tuple[Path, Path]:
         {0: torch.export.Dim("batch", min=1, max=4096)},), strict=False)
     artifact = folder / "cnn.pt2"
     torch.export.save(program, str(artifact))
+    from agents.cell import BATCH_AXIS, InputSpec
+    from agents.evalpack import write_pack
+
     pack = folder / "pack.npz"
-    np.savez(pack, test_x=x.numpy(), test_y=reference.argmax(1), reference=reference)
+    write_pack(pack, task="classification",
+               inputs=[InputSpec("x", "float32", (BATCH_AXIS, 3, 64, 64))], shapes=[{}],
+               test_inputs=[{"x": x.numpy()}], references=[[reference]],
+               labels=reference.argmax(1), samples=len(x))
     return artifact, pack
 
 
 def cell(artifact: Path, pack: Path, precision: str, options: dict, seconds: float) -> dict:
+    from agents.cell import CellPayload, FileRef
+
     name = precision + ("-compile" if options.get("compile") else "")
-    return {"cell_id": f"gpu-check/{name}/torch/nvidia-gpu", "device": "nvidia-gpu",
-            "runtime": "torch", "precision": precision, "runtime_options": options,
-            "artifact": {"path": str(artifact), "sha256": _sha(artifact)},
-            "eval_pack": {"path": str(pack), "sha256": _sha(pack)},
-            "measure": {"batch_sizes": [1, 32], "threads": 1, "warmup_s": 1.0,
-                        "min_iterations": 100, "min_seconds": seconds,
-                        "max_seconds": 4 * seconds, "ci_rel_width": 0.02, "accuracy": True}}
+    return CellPayload(
+        cell_id=f"gpu-check/{name}/torch/nvidia-gpu", device="nvidia-gpu", runtime="torch",
+        precision=precision, runtime_options=options,
+        artifact=FileRef(str(artifact), _sha(artifact)), eval_pack=FileRef(str(pack), _sha(pack)),
+        measure={"batch_sizes": [1, 32], "threads": 1, "warmup_s": 1.0, "min_iterations": 100,
+                 "min_seconds": seconds, "max_seconds": 4 * seconds, "ci_rel_width": 0.02,
+                 "accuracy": True}).to_json()
 
 
 def run_worker(spec: dict, folder: Path) -> dict:

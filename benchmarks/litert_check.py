@@ -35,7 +35,8 @@ def bare_loop(artifact: str, pack: str, threads: int, seconds: float) -> dict:
     """Runs in its own process: no torch, no harness code on the timed path."""
     from ai_edge_litert.interpreter import Interpreter
 
-    x = np.ascontiguousarray(np.load(pack)["test_x"][:1])
+    from agents.evalpack import EvalPack
+    (x,) = EvalPack(pack).batch(0, 1).values()
     interpreter = Interpreter(model_path=artifact, num_threads=threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]["index"]
@@ -104,10 +105,10 @@ def main() -> int:
         harness, bare, invoke, ratios = [], [], [], []
         for _ in range(args.rounds):
             result = run_cell(cell, timeout_s=600)
-            if result["status"] != "ok":
-                print(f"{name}: {result.get('error')}")
+            if not result.ok:
+                print(f"{name}: {result.error}")
                 return 1
-            harness.append(result["measurements"][0]["latency_p50_ms"])
+            harness.append(result.measurements[0]["latency_p50_ms"])
             b = _bare_in_subprocess(manifest["artifact_path"], pack["path"], args.threads,
                                     args.seconds)
             bare.append(b["p50_ms"])

@@ -48,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.variants import build_check_variants, timing_cell  # noqa: E402
+from benchmarks.variants import build_check_variants, first_batch, timing_cell  # noqa: E402
 
 TOLERANCE = 0.03
 MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
@@ -57,9 +57,8 @@ INPUT_NAME = "input"
 
 
 def _input_shape(manifest: dict) -> list[int]:
-    import numpy as np
-    x = np.load(manifest["eval_pack"]["path"])["test_x"]
-    return [1, *x.shape[1:]]
+    (x,) = first_batch(manifest).values()
+    return list(x.shape)
 
 
 def batch_file(manifest: dict, folder: Path) -> Path:
@@ -67,8 +66,8 @@ def batch_file(manifest: dict, folder: Path) -> Path:
     import numpy as np
     path = folder / f"{manifest['variant_id']}.npy"
     if not path.is_file():
-        x = np.load(manifest["eval_pack"]["path"])["test_x"]
-        np.save(path, np.ascontiguousarray(x[:1]))
+        (x,) = first_batch(manifest).values()
+        np.save(path, x)
     return path
 
 
@@ -107,10 +106,10 @@ def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, di
     cell = timing_cell(manifest, f"{manifest['model']}/{manifest['method']}/openvino/intel-cpu",
                        threads, seconds)
     result = run_cell(cell, timeout_s=seconds * 3 + 120)
-    if result["status"] != "ok":
-        raise RuntimeError(f"harness cell {cell['cell_id']}: {result.get('error')}")
-    row = result["measurements"][0]
-    return row["latency_p50_ms"], {"precision": row["precision"], **result["runtime"]}
+    if not result.ok:
+        raise RuntimeError(f"harness cell {cell.cell_id}: {result.error}")
+    row = result.measurements[0]
+    return row["latency_p50_ms"], {"precision": row["precision"], **result.runtime}
 
 
 def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: bool,

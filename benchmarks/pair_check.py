@@ -44,13 +44,18 @@ def matmul_chain(path: Path, layers: int) -> dict:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save(model, path)
+    from agents.cell import BATCH_AXIS, CellPayload, FileRef, InputSpec
+    from agents.evalpack import write_pack
+
     pack = path.with_suffix(".npz")
     x = rng.standard_normal((4, 256)).astype(np.float32)
-    np.savez(pack, test_x=x, reference=x)
+    write_pack(pack, task="generic", inputs=[InputSpec("input", "float32", (BATCH_AXIS, 256))],
+               shapes=[{}], test_inputs=[{"input": x}], references=None, labels=None,
+               samples=len(x))
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
-    return {"cell_id": path.stem, "device": "intel-cpu", "runtime": "onnxruntime",
-            "precision": "fp32", "artifact": {"path": str(path), "sha256": sha(path)},
-            "eval_pack": {"path": str(pack), "sha256": sha(pack)}, "measure": MEASURE}
+    return CellPayload(cell_id=path.stem, device="intel-cpu", runtime="onnxruntime",
+                       precision="fp32", artifact=FileRef(str(path), sha(path)),
+                       eval_pack=FileRef(str(pack), sha(pack)), measure=MEASURE)
 
 
 def main(argv: list[str] | None = None) -> int:

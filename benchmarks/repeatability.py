@@ -31,18 +31,14 @@ TOLERANCE = 0.03
 
 
 def rule_cell(manifest: dict, cell_id: str, threads: int, max_seconds: float,
-              processes: int = 1) -> dict:
+              processes: int = 1):
     """A worker cell with the sweep's stopping rule (not a fixed window)."""
-    pack = manifest["eval_pack"]
-    return {"cell_id": cell_id, "device": "intel-cpu", "runtime": manifest["runtime"],
-            "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest.get("companions", [])},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-            "measure": {"batch_sizes": [1], "threads": threads, "warmup_s": 1.0,
-                        "min_iterations": 50, "min_seconds": 2.0, "max_seconds": max_seconds,
-                        "ci_rel_width": 0.02, "accuracy": False, "timeout_s": 600,
-                        "processes": processes}}
+    from agents.cell import CellPayload
+
+    return CellPayload.from_manifest(cell_id, "intel-cpu", manifest, {
+        "batch_sizes": [1], "threads": threads, "warmup_s": 1.0, "min_iterations": 50,
+        "min_seconds": 2.0, "max_seconds": max_seconds, "ci_rel_width": 0.02,
+        "accuracy": False, "timeout_s": 600, "processes": processes})
 
 
 def main() -> int:
@@ -71,10 +67,10 @@ def main() -> int:
             for attempt in (1, 2):
                 result = run_cell(rule_cell(manifest, f"{name}#{attempt}", args.threads,
                                             args.max_seconds, args.processes), 600)
-                if result.get("status") != "ok":
-                    print(f"{name}: run {attempt} {result.get('status')}: {result.get('error')}")
+                if not result.ok:
+                    print(f"{name}: run {attempt} {result.status}: {result.error}")
                     return 1
-                runs.append(result["measurements"][0])
+                runs.append(result.measurements[0])
             a, b = runs
             ratio = b["latency_p50_ms"] / a["latency_p50_ms"]
             worst = max(worst, abs(ratio - 1))

@@ -37,16 +37,19 @@ def build_check_variants(fmt: str, cache: str | Path, resnet18: bool) -> list[tu
 
 
 def timing_cell(manifest: dict, cell_id: str, threads: int, seconds: float,
-                device: str = "intel-cpu") -> dict:
+                device: str = "intel-cpu"):
     """A worker cell that times batch 1 for exactly `seconds`: min = max seconds and a CI
     target it cannot reach, so the window matches the reference tool's (benchmark_app -t, a
     bare loop of the same length). No accuracy pass: only latency is compared."""
-    pack = manifest["eval_pack"]
-    return {"cell_id": cell_id, "device": device, "runtime": manifest["runtime"],
-            "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest.get("companions", [])},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-            "measure": {"batch_sizes": [1], "threads": threads, "warmup_s": 1.0,
-                        "min_iterations": 50, "min_seconds": seconds, "max_seconds": seconds,
-                        "ci_rel_width": 1e-9, "accuracy": False, "timeout_s": 600}}
+    from agents.cell import CellPayload
+
+    measure = {"batch_sizes": [1], "threads": threads, "warmup_s": 1.0, "min_iterations": 50,
+               "min_seconds": seconds, "max_seconds": seconds, "ci_rel_width": 1e-9,
+               "accuracy": False, "timeout_s": 600}
+    return CellPayload.from_manifest(cell_id, device, manifest, measure)
+
+
+def first_batch(manifest: dict) -> dict:
+    """The batch of one sample the harness times first (named inputs)."""
+    from agents.evalpack import EvalPack
+    return EvalPack(manifest["eval_pack"]["path"]).batch(0, 1)

@@ -137,7 +137,7 @@ class ModelOptimizer:
         from harness.data import load_dataset
         self.default_data = load_dataset(
             "digits" if isinstance(model, str) and model.startswith("builtin:") else "synthetic",
-            loaded.input_shape)
+            loaded.inputs)
 
     # building ---------------------------------------------------------------------------
     def _dataset(self, calib_x=None, train=None, test=None):
@@ -149,8 +149,10 @@ class ModelOptimizer:
         calib = calib_x if calib_x is not None else (train_x if train_x is not None
                                                      else default.calib_x)
         name = f"api-{_digest(calib, train_x, train_y, test_x, test_y)}"
-        return Dataset(name=name, input_shape=self.source.input_shape, train_x=train_x,
-                       train_y=train_y, calib_x=calib, test_x=test_x, test_y=test_y)
+        key = self.source.inputs[0].name
+        return Dataset(name=name, inputs=tuple(self.source.inputs), calib={key: calib},
+                       test={key: test_x}, test_y=test_y,
+                       train=None if train_x is None else {key: train_x}, train_y=train_y)
 
     def _loaded(self, module: torch.nn.Module | None = None):
         from harness.models import LoadedModel, weights_digest
@@ -319,6 +321,7 @@ class ModelOptimizer:
         built), torch modules and model sources such as 'builtin:digits_cnn' (each measured
         as its fp32 export in config.format; the row's `measured_as` says so). Returns one
         row per (model, batch size)."""
+        from agents.cell import CellPayload
         from agents.launcher import run_cell
         from harness.build.eval_pack import eval_pack
 
@@ -333,18 +336,14 @@ class ModelOptimizer:
         rows = []
         for variant, measured_as in variants:
             m = variant.manifest
-            cell = {"cell_id": f"api/{m['method']}/{m['format']}/{self.config.device}",
-                    "device": self.config.device, "runtime": m["runtime"],
-                    "precision": m["precision"],
-                    "artifact": {"path": m["artifact_path"], "sha256": m["sha256"],
-                                 "companions": m.get("companions", [])},
-                    "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-                    "measure": measure}
+            cell = CellPayload.from_manifest(f"api/{m['method']}/{m['format']}/{self.config.device}",
+                                             self.config.device, m | {"eval_pack": pack},
+                                             measure)
             result = run_cell(cell, measure["timeout_s"])
             base = {"method": m["method"], "format": m["format"], "precision": m["precision"],
                     "size_bytes": m["size_bytes"], "measured_as": measured_as,
-                    "status": result.get("status"), "error": result.get("error")}
-            for row in result.get("measurements", []) or [{}]:
+                    "status": result.status, "error": result.error}
+            for row in result.measurements or [{}]:
                 rows.append(base | {k: v for k, v in row.items() if k != "samples_ms"})
         return rows
 

@@ -103,12 +103,12 @@ class _Recorder:
 
     def on_cell(self, outcome: CellOutcome) -> None:
         rows, dev_id = [], None
-        result = outcome.result or {}
-        if result.get("device"):
-            dev_id = device_id(result["device"])
-            self.store.write_device(dev_id, result["device"], result.get("runtime", {}))
+        result = outcome.result
+        if result is not None and result.device:
+            dev_id = device_id(result.device)
+            self.store.write_device(dev_id, result.device, result.runtime)
         pack = (outcome.variant or {}).get("eval_pack", {})
-        for row in result.get("measurements", []) if outcome.status == "ok" else []:
+        for row in result.measurements if result is not None and outcome.status == "ok" else []:
             rows.append(row | {"accuracy_dataset": pack.get("dataset"),
                                "reference_top1": pack.get("reference_top1")})
         variant = outcome.variant or {}

@@ -1,27 +1,22 @@
-"""Runtimes: load(artifact) -> session.run(batch). One module per runtime, imported lazily so
-a host without a runtime's package can still run the others."""
+"""Runtimes: open_session(artifact) -> a Session (agents.runtimes.base) that runs named
+inputs. One module per runtime, imported lazily so a host without a runtime's package can
+still run the others. The registry names each runtime's module and the Python package it
+needs (what `harness doctor` and the agents' labels report)."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
 
-import numpy as np
+from agents.runtimes.base import Session
 
+# runtime name -> (module, the Python package it needs)
 RUNTIMES = {
-    "onnxruntime": "agents.runtimes.onnxruntime_rt",
-    "openvino": "agents.runtimes.openvino_rt",
-    "torch": "agents.runtimes.torch_rt",
-    "litert": "agents.runtimes.litert_rt",
-    "tensorrt": "agents.runtimes.tensorrt_rt",
+    "onnxruntime": ("agents.runtimes.onnxruntime_rt", "onnxruntime"),
+    "openvino": ("agents.runtimes.openvino_rt", "openvino"),
+    "torch": ("agents.runtimes.torch_rt", "torch"),
+    "litert": ("agents.runtimes.litert_rt", "ai_edge_litert"),
+    "tensorrt": ("agents.runtimes.tensorrt_rt", "tensorrt"),
 }
-
-
-class Session(Protocol):
-    precision: str          # what the runtime actually computes in: fp32, fp16, bf16, int8
-    info: dict              # runtime name, version, providers, threads
-
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 def runtime_module(runtime: str):
@@ -29,7 +24,7 @@ def runtime_module(runtime: str):
     before it starts the load-time clock, so load time is the model's, not `import torch`."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r} (allowed: {', '.join(RUNTIMES)})")
-    return importlib.import_module(RUNTIMES[runtime])
+    return importlib.import_module(RUNTIMES[runtime][0])
 
 
 def open_session(runtime: str, artifact: str, *, threads: int, device: str,

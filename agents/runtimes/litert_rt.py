@@ -1,9 +1,11 @@
 """LiteRT (TFLite) interpreter on the CPU, XNNPACK delegate on (its default).
 
-Models built by the harness have a dynamic batch (`[-1, C, H, W]`): the session resizes the
-input and re-allocates only when the batch size changes, so a timed loop at one batch size
-never pays for it. int8/uint8 inputs are quantized with the input's scale and zero point and
-int8/uint8 outputs dequantized, so callers always pass and get float32.
+Inputs are matched to the model's by position (the order the model declares them; the
+converter names them args_0, args_1, ...). Dynamic dims (-1 in a signature, such as the
+batch) are resized when an input's shape changes: a timed loop at one shape never pays
+for it. int8/uint8 inputs are quantized with their scale and zero point and int8/uint8
+outputs dequantized, so callers pass and get float32 (integer inputs such as token ids
+pass as they are).
 
 fp16-weight models (the cast fp16 variant) run with their weights dequantized to fp32:
 XNNPACK's default is fp32 inference (fp16 arithmetic only when forced, on ARM), so the
@@ -11,8 +13,14 @@ session reports fp32 and says what the weights are."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from agents.runtimes.base import Session
+
+_ARG = re.compile(r"args_(\d+)")
 
 
 def _version() -> str:
@@ -24,32 +32,47 @@ def _version() -> str:
         return getattr(ai_edge_litert, "__version__", "unknown")
 
 
-class LiteRtSession:
+def _quant(detail: dict):
+    """(scale, zero point, dtype, min, max) for a quantized float tensor, else None."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind not in "iu" or not scale:
+        return None  # float, or an integer tensor that is data (token ids)
+    info = np.iinfo(dtype)
+    return float(scale), int(zero_point), dtype, info.min, info.max
+
+
+def _order(details: list[dict]) -> list[dict]:
+    """The model's inputs in the order the model declares them."""
+    def key(detail):
+        found = _ARG.search(detail["name"])
+        return (int(found.group(1)) if found else 10**6, detail["index"])
+    return sorted(details, key=key)
+
+
+class LiteRtSession(Session):
+    latency_includes = ("host end-to-end: set the inputs, invoke, read the outputs "
+                        "(quantize / dequantize where the model's I/O is int8)")
+
     def __init__(self, path: str, threads: int, precision: str):
         self._interpreter = Interpreter(model_path=path, num_threads=threads)
         self._interpreter.allocate_tensors()
-        inp = self._interpreter.get_input_details()
-        out = self._interpreter.get_output_details()
-        if len(inp) != 1 or len(out) != 1:
-            raise ValueError(f"{path}: expected one input and one output, found "
-                             f"{len(inp)} and {len(out)}")
-        inp, out = inp[0], out[0]
-        self._in_index, self._out_index = inp["index"], out["index"]
-        self._in_shape = [int(d) for d in inp["shape"]]
-        self._dynamic_batch = int(inp["shape_signature"][0]) == -1
-        self._in_dtype = np.dtype(inp["dtype"])
-        self._in_quant = self._quant(inp)
-        self._out_quant = self._quant(out)
-        self._batch = self._in_shape[0]
+        self._inputs = _order(self._interpreter.get_input_details())
+        self._outputs = self._interpreter.get_output_details()
+        self._in_quant = [_quant(d) for d in self._inputs]
+        self._out_quant = [_quant(d) for d in self._outputs]
+        self._shapes = [tuple(int(x) for x in d["shape"]) for d in self._inputs]
         # Bound methods once: run() is what the latency probe times.
         self._set = self._interpreter.set_tensor
         self._invoke = self._interpreter.invoke
         self._get = self._interpreter.get_tensor
         self.precision = precision
         self.info = {"runtime": "litert", "version": _version(), "threads": threads,
-                     "xnnpack": True, "input_dtype": self._in_dtype.name,
-                     "output_dtype": np.dtype(out["dtype"]).name,
-                     "dynamic_batch": self._dynamic_batch}
+                     "xnnpack": True,
+                     "inputs": {d["name"]: [np.dtype(d["dtype"]).name,
+                                            [int(x) for x in d["shape_signature"]]]
+                                for d in self._inputs},
+                     "output_dtypes": [np.dtype(d["dtype"]).name for d in self._outputs]}
         if precision in ("fp16", "bf16"):
             fp16 = sum(np.dtype(t["dtype"]) == np.float16
                        for t in self._interpreter.get_tensor_details())
@@ -59,43 +82,37 @@ class LiteRtSession:
                           "compute_note": "XNNPACK's default fp32 inference: fp16 weights "
                                           "are dequantized to fp32"}
 
-    @staticmethod
-    def _quant(detail: dict):
-        """(scale, zero point, dtype, min, max) for an integer tensor, else None."""
-        dtype = np.dtype(detail["dtype"])
-        if dtype.kind not in "iu":
-            return None
-        scale, zero_point = detail["quantization"]
-        if not scale:
-            raise ValueError(f"tensor {detail['name']} is {dtype.name} without a scale")
-        info = np.iinfo(dtype)
-        return float(scale), int(zero_point), dtype, info.min, info.max
-
-    def _resize(self, batch: int) -> None:
-        self._interpreter.resize_tensor_input(self._in_index, [batch, *self._in_shape[1:]],
-                                              strict=True)
+    def _resize(self, arrays: list[np.ndarray]) -> None:
+        for detail, array in zip(self._inputs, arrays):
+            self._interpreter.resize_tensor_input(detail["index"], list(array.shape),
+                                                  strict=True)
         self._interpreter.allocate_tensors()
-        self._batch = batch
+        self._shapes = [a.shape for a in arrays]
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if batch.shape[0] != self._batch:
-            if not self._dynamic_batch:
-                raise ValueError(f"the model's batch is fixed at {self._batch}; "
-                                 f"got a batch of {batch.shape[0]}")
-            self._resize(batch.shape[0])
-        if self._in_quant is None:
-            self._set(self._in_index, batch)
-        else:
-            scale, zero_point, dtype, lo, hi = self._in_quant
-            q = np.rint(batch / scale)
-            q += zero_point
-            self._set(self._in_index, np.clip(q, lo, hi, out=q).astype(dtype))
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = list(inputs.values())
+        if len(arrays) != len(self._inputs):
+            raise ValueError(f"litert: the model has {len(self._inputs)} inputs, got "
+                             f"{len(arrays)} ({sorted(inputs)})")
+        if [a.shape for a in arrays] != self._shapes:
+            self._resize(arrays)
+        for detail, quant, array in zip(self._inputs, self._in_quant, arrays):
+            if quant is None:
+                self._set(detail["index"], array)
+            else:
+                scale, zero_point, dtype, lo, hi = quant
+                q = np.rint(array / scale)
+                q += zero_point
+                self._set(detail["index"], np.clip(q, lo, hi, out=q).astype(dtype))
         self._invoke()
-        out = self._get(self._out_index)
-        if self._out_quant is not None:
-            scale, zero_point = self._out_quant[:2]
-            out = (out.astype(np.float32) - zero_point) * np.float32(scale)
-        return out
+        outputs = []
+        for detail, quant in zip(self._outputs, self._out_quant):
+            out = self._get(detail["index"])
+            if quant is not None:
+                scale, zero_point = quant[:2]
+                out = (out.astype(np.float32) - zero_point) * np.float32(scale)
+            outputs.append(out)
+        return outputs
 
 
 def open_session(path: str, *, threads: int, device: str, precision: str) -> LiteRtSession:

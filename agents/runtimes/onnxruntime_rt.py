@@ -13,6 +13,8 @@ import tempfile
 import numpy as np
 import onnxruntime as ort
 
+from agents.runtimes.base import Session, check_inputs
+
 FLOAT_PRECISIONS = ("fp16", "bf16")
 # Nodes whose weights (input 1) set the compute precision, in any domain (ORT fuses Conv
 # into com.microsoft.nchwc Conv / FusedConv and Gemm into FusedGemm).
@@ -35,7 +37,7 @@ def _compute_precision(optimized_path: str) -> tuple[str, dict]:
     return precision, {"compute_weight_dtypes": dict(sorted(counts.items()))}
 
 
-class OrtSession:
+class OrtSession(Session):
     def __init__(self, path: str, threads: int, precision: str):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -59,16 +61,24 @@ class OrtSession:
         finally:
             if inspect:
                 os.unlink(optimized)
-        self._input = self._session.get_inputs()[0].name
+        self._names = [i.name for i in self._session.get_inputs()]
         self.precision = computed
         self.info = {"runtime": "onnxruntime", "version": ort.__version__,
-                     "providers": self._session.get_providers(), "threads": threads}
+                     "providers": self._session.get_providers(), "threads": threads,
+                     "inputs": {i.name: [i.type, list(i.shape)]
+                                for i in self._session.get_inputs()}}
         if inspect:
             self.info |= {"requested_precision": precision, "compute_precision": computed,
                           **details}
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: batch})[0]
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        check_inputs(inputs, self._names, "onnxruntime")
+        return self._session.run(None, inputs)
+
+    def timed_call(self, inputs: dict[str, np.ndarray]):
+        check_inputs(inputs, self._names, "onnxruntime")
+        run = self._session.run
+        return lambda: run(None, inputs)
 
 
 def open_session(path: str, *, threads: int, device: str, precision: str) -> OrtSession:

@@ -14,6 +14,8 @@ import numpy as np
 import openvino as ov
 from openvino._pyopenvino import InferRequest as InferRequestBinding
 
+from agents.runtimes.base import Session, check_inputs
+
 # Requested precision -> INFERENCE_PRECISION_HINT. An int8 model's quantized layers run in
 # int8 whatever the hint; the hint sets the rest, kept at f32 to compare with the fp32 cell.
 HINTS = {"fp32": "f32", "int8": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -47,7 +49,7 @@ def _properties(compiled) -> dict:
     return found
 
 
-class OpenVinoSession:
+class OpenVinoSession(Session):
     def __init__(self, path: str, threads: int, precision: str):
         if precision not in HINTS:
             raise ValueError(f"openvino runtime: unknown precision {precision!r} "
@@ -57,7 +59,8 @@ class OpenVinoSession:
                   "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": HINTS[precision]}
         self._compiled = core.compile_model(core.read_model(path), "CPU", config)
         self._request = self._compiled.create_infer_request()
-        self._input: np.ndarray | None = None
+        self._names = [port.get_any_name() for port in self._compiled.inputs]
+        self._bound: dict = {}
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         counts = _compute_precisions(self._compiled)
         int8_layers = sum(n for p, n in counts.items() if p in INT8)
@@ -73,7 +76,8 @@ class OpenVinoSession:
                      "inference_precision": hint, "requested_precision": precision,
                      "compute_layer_precisions": dict(sorted(counts.items())),
                      "int8_compute_layers": f"{int8_layers}/{total}",
-                     "input_shape": str(self._compiled.inputs[0].get_partial_shape()),
+                     "inputs": {port.get_any_name(): str(port.get_partial_shape())
+                                for port in self._compiled.inputs},
                      "compiled_properties": _properties(self._compiled)}
 
     latency_includes = ("OpenVINO's own request timer (InferRequest.latency, what "
@@ -81,34 +85,39 @@ class OpenVinoSession:
                         "on an input set once in an OpenVINO-allocated tensor; the host-timed "
                         "Python call is stored as host_latency_p50_ms")
 
-    def timed_call(self, batch: np.ndarray):
-        """The latency loop's call: set the batch once, then run only infer(), as
+    def timed_call(self, inputs: dict[str, np.ndarray]):
+        """The latency loop's call: set the inputs once, then run only infer(), as
         benchmark_app's inference-only mode does: its inputs are copied once into tensors
         OpenVINO allocates (aligned), never numpy memory shared with the plugin. Rebinding a
         tensor, the Python wrapper and copying the output out cost 20-60 us per call, 5-10%
         of a sub-millisecond model and not the runtime's latency (see runtime_clock)."""
-        tensor = ov.Tensor(np.ascontiguousarray(batch, dtype=np.float32))  # a copy, owned
-        self._request.set_input_tensor(tensor)
+        check_inputs(inputs, self._names, "openvino")
+        tensors = {name: ov.Tensor(np.ascontiguousarray(array))  # copies, owned by OpenVINO
+                   for name, array in inputs.items()}
+        for name, tensor in tensors.items():
+            self._request.set_tensor(name, tensor)
         request = self._request
         infer = InferRequestBinding.infer  # pybind's own infer: no OVDict, outputs shared
 
         def call():
             infer(request, {}, True, False)  # (inputs, share_outputs, decode_strings)
-            return tensor
+            return tensors
         return call
 
     def runtime_clock(self) -> float:
         """Milliseconds OpenVINO measured for the last infer() of the request."""
         return self._request.latency
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        # The request reads the batch in place (a shared-memory tensor, as ONNX Runtime reads
-        # numpy inputs) and the output is copied out of the request's buffer. Binding a
-        # tensor and calling infer() costs about half the Python overhead of infer({0: x}).
-        self._input = np.ascontiguousarray(batch, dtype=np.float32)  # alive while bound
-        self._request.set_input_tensor(ov.Tensor(self._input, shared_memory=True))
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        # The request reads the inputs in place (shared-memory tensors, as ONNX Runtime
+        # reads numpy inputs) and the outputs are copied out of the request's buffers.
+        check_inputs(inputs, self._names, "openvino")
+        self._bound = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
+        for name, array in self._bound.items():  # alive while bound
+            self._request.set_tensor(name, ov.Tensor(array, shared_memory=True))
         self._request.infer()
-        return self._request.get_output_tensor(0).data.copy()
+        return [self._request.get_output_tensor(i).data.copy()
+                for i in range(len(self._compiled.outputs))]
 
 
 def open_session(path: str, *, threads: int, device: str, precision: str) -> OpenVinoSession:

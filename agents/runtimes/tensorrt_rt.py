@@ -13,10 +13,13 @@ import numpy as np
 import tensorrt as trt
 import torch
 
+from agents.runtimes.base import Session, check_inputs
 from agents.runtimes.tensorrt_layers import engine_precision, layer_precisions
 
 LATENCY_INCLUDES = "host end-to-end: host-to-device copy, engine, device-to-host copy, synchronised"
-class TensorRtSession:
+class TensorRtSession(Session):
+    latency_includes = LATENCY_INCLUDES
+
     def __init__(self, path: str, precision: str):
         self._logger = trt.Logger(trt.Logger.WARNING)
         with open(path, "rb") as f:
@@ -27,10 +30,10 @@ class TensorRtSession:
         self._context = self._engine.create_execution_context()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         mode = self._engine.get_tensor_mode
-        self._input = next(n for n in names if mode(n) == trt.TensorIOMode.INPUT)
-        self._output = next(n for n in names if mode(n) == trt.TensorIOMode.OUTPUT)
+        self._inputs = [n for n in names if mode(n) == trt.TensorIOMode.INPUT]
+        self._outputs = [n for n in names if mode(n) == trt.TensorIOMode.OUTPUT]
         self._stream = torch.cuda.Stream()
-        self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._buffers: dict[tuple, tuple[dict, dict]] = {}
         inspector = self._engine.create_engine_inspector()
         inspector.execution_context = self._context  # full format strings, not abbreviations
         counts = layer_precisions(inspector.get_engine_information(
@@ -42,29 +45,44 @@ class TensorRtSession:
                      "precision_source": ("engine inspector, per layer" if counts else
                                           "requested (the engine has no layer information)")}
 
-    latency_includes = LATENCY_INCLUDES
+    def _io(self, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        """Device buffers for these input shapes (allocated once per shape) bound to the
+        context."""
+        check_inputs(inputs, self._inputs, "tensorrt")
+        key = tuple(tuple(inputs[n].shape) for n in self._inputs)
+        if key not in self._buffers:
+            for name in self._inputs:
+                self._context.set_input_shape(name, tuple(inputs[name].shape))
+            ins = {n: torch.empty(tuple(inputs[n].shape), device="cuda",
+                                  dtype=_torch_dtype(self._engine.get_tensor_dtype(n)))
+                   for n in self._inputs}
+            outs = {n: torch.empty(tuple(self._context.get_tensor_shape(n)), device="cuda",
+                                   dtype=_torch_dtype(self._engine.get_tensor_dtype(n)))
+                    for n in self._outputs}
+            self._buffers[key] = (ins, outs)
+        ins, outs = self._buffers[key]
+        for name, tensor in (ins | outs).items():
+            if name in ins:
+                self._context.set_input_shape(name, tuple(tensor.shape))
+            self._context.set_tensor_address(name, tensor.data_ptr())
+        return ins, outs
 
-    def _io(self, shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
-        if shape not in self._buffers:  # allocate once per batch shape, not per call
-            self._context.set_input_shape(self._input, shape)
-            out_shape = tuple(self._context.get_tensor_shape(self._output))
-            self._buffers[shape] = (torch.empty(shape, device="cuda"),
-                                    torch.empty(out_shape, device="cuda"))
-        x, y = self._buffers[shape]
-        self._context.set_input_shape(self._input, shape)
-        self._context.set_tensor_address(self._input, x.data_ptr())
-        self._context.set_tensor_address(self._output, y.data_ptr())
-        return x, y
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        x, y = self._io(tuple(batch.shape))
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        ins, outs = self._io(inputs)
         with torch.cuda.stream(self._stream):
-            x.copy_(torch.from_numpy(batch), non_blocking=False)
+            for name, tensor in ins.items():
+                tensor.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])))
             if not self._context.execute_async_v3(self._stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
-            result = y.cpu()
+            results = [outs[n].cpu() for n in self._outputs]
         self._stream.synchronize()
-        return result.numpy()
+        return [r.numpy() for r in results]
+
+
+def _torch_dtype(dtype) -> torch.dtype:
+    return {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
+            trt.int64: torch.int64, trt.int8: torch.int8, trt.bool: torch.bool,
+            trt.bfloat16: torch.bfloat16}[dtype]
 
 
 def open_session(path: str, *, threads: int, device: str, precision: str) -> TensorRtSession:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from agents.runtimes.base import Session
+from agents.runtimes.torch_rt import as_arrays, positional
+
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 LATENCY_INCLUDES = ("device: input already on the GPU, forward + torch.cuda.synchronize(); "
                     "no host transfers")
@@ -24,7 +27,7 @@ def _to_cuda(program):
     return move_to_device_pass(program, "cuda").module()
 
 
-class TorchCudaSession:
+class TorchCudaSession(Session):
     latency_includes = LATENCY_INCLUDES
 
     def __init__(self, path: str, precision: str, options: dict):
@@ -44,20 +47,17 @@ class TorchCudaSession:
                      "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0),
                      "mode": mode, "threads": torch.get_num_threads()}
 
-    def _input(self, batch: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(batch).to("cuda", self.dtype)
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         with torch.inference_mode():
-            return self._module(self._input(batch)).float().cpu().numpy()
+            return as_arrays(self._module(*positional(inputs, "cuda", self.dtype)))
 
-    def timed_call(self, batch: np.ndarray):
-        x = self._input(batch)
+    def timed_call(self, inputs: dict[str, np.ndarray]):
+        args = positional(inputs, "cuda", self.dtype)
         module, sync = self._module, torch.cuda.synchronize
 
         def call():
             with torch.inference_mode():
-                module(x)
+                module(*args)
             sync()
         return call
 

@@ -22,11 +22,33 @@ import time
 import numpy as np
 import torch
 
+from agents.runtimes.base import Session
+
 COMPILE_BACKEND = "inductor"
 # Inductor counters of the int8 lowering (torchao's x86 freezing passes) and of its cache.
 INT8_COUNTERS = {"qconv": "qconv_weight_prepack_matcher_count",
                  "qlinear": "qlinear_weight_prepack_matcher_count"}
 CACHE_COUNTERS = ("fxgraph_cache_hit", "fxgraph_cache_miss", "fxgraph_cache_bypass")
+
+
+def as_arrays(output) -> list[np.ndarray]:
+    """Every tensor a program returns (a tensor, a tuple, a dict of tensors), in order."""
+    from torch.utils._pytree import tree_leaves
+    return [leaf.detach().float().cpu().numpy() if leaf.dtype in (torch.float16, torch.bfloat16)
+            else leaf.detach().cpu().numpy()
+            for leaf in tree_leaves(output) if isinstance(leaf, torch.Tensor)]
+
+
+def positional(inputs: dict[str, np.ndarray], device: str = "cpu", dtype=None) -> list:
+    """A torch.export program takes its inputs positionally, in the order the model
+    declares them (the eval pack's and the payload's order); floats move to `dtype`."""
+    tensors = []
+    for array in inputs.values():
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensors.append(tensor)
+    return tensors
 
 
 def quantize_ops(module: torch.nn.Module) -> int:
@@ -38,7 +60,10 @@ def quantize_ops(module: torch.nn.Module) -> int:
                and "quantized_decomposed.quantize_per" in str(n.target))
 
 
-class TorchSession:
+class TorchSession(Session):
+    latency_includes = ("host: one forward of the program on CPU tensors made from the "
+                        "numpy inputs once (zero-copy), under inference_mode")
+
     def __init__(self, path: str, threads: int, precision: str, options: dict):
         torch.set_num_threads(threads)
         self.info = {"runtime": "torch", "version": torch.__version__, "threads": threads}
@@ -73,14 +98,27 @@ class TorchSession:
             self.info["mode"] = "eager"
         self._shapes: set = set()
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch)
-        if self._compiled and tuple(x.shape) not in self._shapes:
-            return self._first_call(x)
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        args = positional(inputs)
+        key = tuple(tuple(a.shape) for a in args)
+        if self._compiled and key not in self._shapes:
+            return self._first_call(args, key)
         with torch.inference_mode():
-            return self._module(x).numpy()
+            return as_arrays(self._module(*args))
 
-    def _first_call(self, x: torch.Tensor) -> np.ndarray:
+    def timed_call(self, inputs: dict[str, np.ndarray]):
+        args = positional(inputs)
+        key = tuple(tuple(a.shape) for a in args)
+        if self._compiled and key not in self._shapes:
+            self._first_call(args, key)  # a new shape compiles outside the timed loop
+        module = self._module
+
+        def call():
+            with torch.inference_mode():
+                return module(*args)
+        return call
+
+    def _first_call(self, args: list, key: tuple) -> list[np.ndarray]:
         """A batch shape not seen yet compiles now: time it and read what inductor did."""
         import torch._inductor.config as inductor_config
         from torch._dynamo.utils import counters
@@ -93,13 +131,15 @@ class TorchSession:
         before = dict(counters["inductor"])
         started = time.perf_counter()
         with torch.inference_mode(), inductor_config.patch(freezing=True):
-            out = self._module(x).numpy()
+            out = as_arrays(self._module(*args))
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         delta = {k: counters["inductor"].get(k, 0) - before.get(k, 0)
                  for k in (*INT8_COUNTERS.values(), *CACHE_COUNTERS)}
-        self._shapes.add(tuple(x.shape))
+        self._shapes.add(key)
         compile_info = self.info["compile"]
-        batch = str(x.shape[0])
+        # the batch size for one input (as before), every input's shape otherwise
+        batch = (str(key[0][0]) if len(key) == 1
+                 else ";".join("x".join(map(str, shape)) for shape in key))
         compile_info["first_call_ms"][batch] = round(elapsed_ms, 1)
         compile_info["graph_cache"][batch] = {k.removeprefix("fxgraph_cache_"): delta[k]
                                               for k in CACHE_COUNTERS if delta[k]}

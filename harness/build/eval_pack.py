@@ -1,41 +1,47 @@
-"""The eval pack: test inputs, labels and the fp32 source's outputs, which is what an agent
-needs for quality and fidelity without any model code. One per (model weights, dataset)."""
+"""The eval pack of a model on a dataset (the format: agents/evalpack.py): its test inputs
+per shape and the fp32 source's outputs for each test sample, computed at batch 1. One per
+(model weights, inputs, dataset, task, shapes)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
 from agents.artifacts import sha256_file
+from agents.evalpack import PACK_VERSION, EvalPack, write_pack
 
-REFERENCE_BATCH = 32
+
+def _key(loaded, dataset, task: str, shapes: list[dict]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"weights": loaded.weights_digest, "dataset": dataset.name,
+                         "inputs": [s.to_json() for s in loaded.inputs], "task": task,
+                         "shapes": shapes, "version": PACK_VERSION}, sort_keys=True).encode())
+    for array in dataset.test_arrays().values():
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:20]
 
 
-def eval_pack(loaded, dataset, cache: Path) -> tuple[Path, dict]:
-    import torch
+def eval_pack(loaded, dataset, cache: Path, task: str = "classification",
+              shapes: list[dict] | None = None) -> tuple[Path, dict]:
+    from harness.models.reference import reference_outputs
 
-    key = hashlib.sha256(f"{loaded.weights_digest}:{dataset.name}:"
-                         f"{hashlib.sha256(dataset.test_x.tobytes()).hexdigest()}".encode()
-                         ).hexdigest()[:20]
-    path = Path(cache) / "eval" / f"{key}.npz"
+    shapes = shapes or [{}]
+    path = Path(cache) / "eval" / f"{_key(loaded, dataset, task, shapes)}.npz"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad():
-            reference = torch.cat([loaded.module(torch.from_numpy(
-                dataset.test_x[i:i + REFERENCE_BATCH]))
-                for i in range(0, len(dataset.test_x), REFERENCE_BATCH)]).numpy()
-        arrays = {"test_x": dataset.test_x, "reference": reference}
-        if dataset.test_y is not None:
-            arrays["test_y"] = dataset.test_y
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-    reference = np.load(path)["reference"]
-    ref_top1 = None
-    if dataset.test_y is not None:
-        ref_top1 = float(np.mean(reference.argmax(1) == dataset.test_y))
+        inputs = [dataset.test_arrays(shape) for shape in shapes]
+        references = [reference_outputs(loaded, arrays) for arrays in inputs]
+        write_pack(path, task=task, inputs=loaded.inputs, shapes=shapes, test_inputs=inputs,
+                   references=references, labels=dataset.test_y,
+                   samples=dataset.test_samples, source={"weights": loaded.weights_digest})
+    pack = EvalPack(path)
+    reference_top1 = None
+    if pack.labels is not None and task == "classification":
+        logits = pack.reference(0)[0].reshape(pack.samples, -1)
+        reference_top1 = float(np.mean(logits.argmax(1) == pack.labels.reshape(-1)))
     return path, {"path": str(path), "sha256": sha256_file(path), "dataset": dataset.name,
-                  "samples": int(len(dataset.test_x)), "labelled": dataset.labelled,
-                  "reference_top1": ref_top1}
+                  "samples": pack.samples, "labelled": pack.labels is not None,
+                  "reference_top1": reference_top1, "task": task}

@@ -1,34 +1,35 @@
-"""Parity of a converted artifact with its torch source, on the same inputs, through the
-agent runtime that will run it. A variant outside its precision's tolerance is stored and
-measured like any other, but marked suspect: it is never hidden. A parity this build host
-cannot measure (no device here runs the format) is stored as not measured (`ok` and
+"""Parity of a converted artifact with its fp32 source, on the eval pack's test samples,
+through the agent runtime that will run it: per output max abs error, cosine and SQNR, and
+top-1 agreement for classification. A variant outside its precision's tolerance is stored
+and measured like any other, but marked suspect: it is never hidden. A parity this build
+host cannot measure (no device here runs the format) is stored as not measured (`ok` and
 `suspect` null, with the reason), never as passed."""
 
 from __future__ import annotations
 
-import numpy as np
-
-# Minimum per-sample cosine similarity and top-1 agreement with the fp32 source.
+# Minimum per-sample cosine similarity (every output) and top-1 agreement with the fp32
+# source (classification).
 TOLERANCE = {
     "fp32": {"cosine_min": 0.9999, "top1_agreement": 0.99},
     "fp16": {"cosine_min": 0.999, "top1_agreement": 0.95},
     "bf16": {"cosine_min": 0.99, "top1_agreement": 0.9},
     "int8": {"cosine_min": 0.9, "top1_agreement": 0.8},
 }
+MAX_SAMPLES = 360  # parity on the first test samples of the first shape
 
 
 def not_measured(reason: str) -> dict:
     return {"ok": None, "suspect": None, "measured": False, "reason": reason}
 
 
-def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
-                 reference: np.ndarray, threads: int = 1,
+def check_parity(artifact: str, plugin, precision: str, pack_path: str, threads: int = 1,
                  full_range_int8: bool = False) -> dict:
     """Run the artifact on this build host through the format's agent runtime. A format no
     device of this host runs (TensorRT on a CPU-only build node) gets no figure, and says so:
-    its agents' accuracy and fidelity probes still compare it with the fp32 source."""
+    its agents' quality probes still compare it with the fp32 source."""
     from agents.devices import detect_kinds
-    from agents.probes.accuracy import fidelity, run_batched
+    from agents.evalpack import EvalPack
+    from agents.probes.quality import run_samples, task_metrics
     from agents.runtimes import open_session
 
     here = [kind for kind in plugin.devices if kind in detect_kinds()]
@@ -39,16 +40,20 @@ def check_parity(artifact: str, plugin, precision: str, x: np.ndarray,
     session = open_session(plugin.runtime, artifact, threads=threads, device=here[0],
                            precision=precision)
     note = saturation_note(plugin, precision, full_range_int8)
-    outputs = run_batched(session.run, x)
-    fid = fidelity(outputs, reference)
+    pack = EvalPack(pack_path)
+    count = min(pack.samples, MAX_SAMPLES)
+    outputs = run_samples(session.run, [pack.sample(0, i) for i in range(count)])
+    references = [ref[:count] for ref in pack.reference(0)]
+    metrics = task_metrics(pack.task, outputs, references, None)
     tol = TOLERANCE[precision]
-    ok = (fid["fidelity_cosine_min"] >= tol["cosine_min"]
-          and fid["fidelity_top1_agreement"] >= tol["top1_agreement"])
-    result = {"samples": int(len(x)), "max_abs_err": fid["fidelity_max_abs_err"],
-              "cosine_min": fid["fidelity_cosine_min"],
-              "top1_agreement": fid["fidelity_top1_agreement"],
-              "sqnr_db": fid["fidelity_sqnr_db"], "tolerance": tol, "measured": True,
-              "ok": bool(ok), "suspect": not ok}
+    agreement = metrics.get("top1_agreement")
+    ok = (metrics["fidelity_cosine_min"] >= tol["cosine_min"]
+          and (agreement is None or agreement >= tol["top1_agreement"]))
+    result = {"samples": count, "max_abs_err": metrics["fidelity_max_abs_err"],
+              "cosine_min": metrics["fidelity_cosine_min"], "top1_agreement": agreement,
+              "sqnr_db": metrics["fidelity_sqnr_db"],
+              "outputs": {k: v for k, v in metrics.items() if k.startswith("out")},
+              "tolerance": tol, "measured": True, "ok": bool(ok), "suspect": not ok}
     if note:
         result["int8_saturation"] = note
     return result

@@ -111,7 +111,7 @@ def build_variant(request: VariantRequest) -> dict:
     from harness.models import load_model
 
     loaded = load_model(request.model, Path(request.base_dir), Path(request.cache_dir))
-    dataset = load_dataset(request.model.dataset, loaded.input_shape)
+    dataset = load_dataset(request.model.dataset, loaded.inputs)
     return build_loaded(request, loaded, dataset)
 
 
@@ -171,8 +171,8 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
         for leftover in work.iterdir():
             if leftover not in keep:
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        parity = check_parity(str(final), plugin, precision, dataset.test_x,
-                              np.load(pack_path)["reference"], threads=BUILD_THREADS,
+        parity = check_parity(str(final), plugin, precision, str(pack_path),
+                              threads=BUILD_THREADS,
                               full_range_int8=full_range_int8(request.steps))
         build_seconds = time.perf_counter() - started
         manifest = {

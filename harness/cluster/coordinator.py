@@ -20,12 +20,6 @@ from harness.cluster.connection import BUILD, HOST_SLOT, ClusterInfo, alive_reso
 from harness.matrix.expand import Cell, Plan
 from harness.results.store import utcnow
 
-def full_range_int8_config(method_config: list[dict]) -> bool:
-    """A stored step config quantizes weights to the full int8 range."""
-    return any((step.get("scheme") or {}).get("reduce_range") is False
-               for step in method_config)
-
-
 WAIT_SLICE_S = 0.5          # ray.wait timeout: keeps Ctrl-C and the progress bar responsive
 LIVENESS_EVERY_S = 2.0      # how often queued tasks are checked against the alive nodes
 MEASURE_NODE_RETRIES = 2    # a node that dies mid-measure: retry the cell this many times
@@ -63,7 +57,7 @@ class CellOutcome:
     status: str                       # ok | failed | timeout | unavailable
     error: str | None = None
     variant: dict | None = None
-    result: dict | None = None
+    result: object | None = None      # agents.cell.CellResult
     started_at: datetime | None = None
 
 
@@ -93,14 +87,10 @@ class Coordinator:
                 ray.remote(max_retries=0)(measure_task))
 
     def _measure_payload(self, cell: Cell, manifest: dict) -> dict:
-        pack = manifest["eval_pack"]
-        return {"cell_id": cell.cell_id, "device": cell.device, "runtime": manifest["runtime"],
-                "precision": manifest["precision"],
-                "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                             "companions": manifest.get("companions", [])},
-                "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-                "int8_full_range": full_range_int8_config(manifest["method_config"]),
-                "measure": self.plan.loaded.matrix.measure.model_dump()}
+        from agents.cell import CellPayload
+
+        return CellPayload.from_manifest(cell.cell_id, cell.device, manifest,
+                                         self.plan.loaded.matrix.measure.model_dump()).to_json()
 
     def _requests(self, cells: list[Cell]):
         from harness.build.reduce_range import resolve as resolve_reduce_range
@@ -240,9 +230,11 @@ class Coordinator:
     def _on_measure(self, ref, task: _Task) -> None:
         import ray
 
+        from agents.cell import CellResult
+
         cell, manifest = task.cells[0], task.manifest
         try:
-            result = ray.get(ref)
+            result = CellResult.from_json(ray.get(ref))
         except Exception as exc:  # noqa: BLE001 - the node or task died: retry or fail
             if _node_lost(exc) and self._retry_or_fail(task, _ray_error_text(exc)):
                 return
@@ -250,8 +242,7 @@ class Coordinator:
                 cell, "failed", f"agent lost{_attempts(task)}: {_ray_error_text(exc)}",
                 variant=manifest, started_at=task.submitted))
             return
-        status = result.get("status", "failed")
-        error = result.get("error")
+        status, error = result.status, result.error
         if task.failures:
             note = f"measured on attempt {task.attempt}; earlier agents died: " + " | ".join(
                 f.splitlines()[-1][:200] for f in task.failures)

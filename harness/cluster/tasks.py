@@ -27,9 +27,13 @@ def _files(entry: dict) -> dict[str, bytes]:
 def build_task(request, ship: bool = False) -> tuple[dict, dict | None]:
     """(manifest, files): files are the artifact's and the eval pack's bytes when they must
     travel through the object store, else None."""
-    from harness.build.variant import build_variant
+    import dataclasses
 
-    manifest = build_variant(request)
+    from harness.build.variant import build_variant
+    from harness.cluster.nas_latency import ClusterLatencyService
+
+    # NAS candidates are timed on an agent of the search's device, wherever this build runs
+    manifest = build_variant(dataclasses.replace(request, latency_service=ClusterLatencyService))
     if not ship:
         return manifest, None
     return manifest, {"artifact": _files({"path": manifest["artifact_path"],
@@ -42,18 +46,20 @@ def _agent_cache() -> Path:
                 Path(tempfile.gettempdir()) / "harness-agent-cache")
 
 
-def _materialize(entry: dict, files: dict[str, bytes]) -> dict:
+def _materialize(ref, files: dict[str, bytes]):
     """Write shipped files under the agent's cache (keyed by their digest; kept when already
-    there and whole) and point the entry at them. The worker verifies the digest again."""
+    there and whole) and point the reference at them. The worker verifies the digest
+    again."""
+    import dataclasses
+
     from agents.artifacts import artifact_digest
 
-    main = Path(entry["path"]).name
-    folder = _agent_cache() / entry["sha256"][:32]
+    main = Path(ref.path).name
+    folder = _agent_cache() / ref.sha256[:32]
     target = folder / main
-    companions = entry.get("companions", ())
     try:
-        if artifact_digest(target, companions) == entry["sha256"]:
-            return entry | {"path": str(target)}
+        if artifact_digest(target, ref.companions) == ref.sha256:
+            return dataclasses.replace(ref, path=str(target))
     except OSError:
         pass
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +67,7 @@ def _materialize(entry: dict, files: dict[str, bytes]) -> dict:
         tmp = folder / f".{name}.{os.getpid()}.tmp"
         tmp.write_bytes(data)
         tmp.replace(folder / name)
-    return entry | {"path": str(target)}
+    return dataclasses.replace(ref, path=str(target))
 
 
 def _node_identity() -> dict:
@@ -80,11 +86,16 @@ def _node_identity() -> dict:
     return identity
 
 
-def measure_task(cell: dict, timeout_s: float, shipped: list | None = None) -> dict:
-    """`shipped` is [ObjectRef of build_task's files] (a list, so Ray does not fetch it
-    unless this agent needs it), or None when paths are shared."""
+def measure_task(payload: dict, timeout_s: float, shipped: list | None = None) -> dict:
+    """`payload` is a CellPayload as JSON (agents/cell.py); the result a CellResult as JSON.
+    `shipped` is [ObjectRef of build_task's files] (a list, so Ray does not fetch it unless
+    this agent needs it), or None when paths are shared."""
+    import dataclasses
+
+    from agents.cell import CellPayload, CellResult
     from agents.launcher import run_cell
 
+    cell = CellPayload.from_json(payload)
     identity = _node_identity()
     if shipped:
         import ray
@@ -92,21 +103,21 @@ def measure_task(cell: dict, timeout_s: float, shipped: list | None = None) -> d
         try:
             files = ray.get(shipped[0], timeout=FETCH_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - timeout or lost object: this cell fails
-            return _stamped({"status": "failed",
-                             "error": f"could not fetch the artifact from the object store: "
-                                      f"{type(exc).__name__}: {exc}"}, cell["device"], identity)
-        cell = cell | {"artifact": _materialize(cell["artifact"], files["artifact"]),
-                       "eval_pack": _materialize(cell["eval_pack"], files["eval_pack"])}
-    result = run_cell(cell, timeout_s)
-    return _stamped(result, cell["device"], identity)
+            return _stamped(CellResult.failed(
+                f"could not fetch the artifact from the object store: "
+                f"{type(exc).__name__}: {exc}"), cell.device, identity).to_json()
+        cell = dataclasses.replace(
+            cell, artifact=_materialize(cell.artifact, files["artifact"]),
+            eval_pack=_materialize(cell.eval_pack, files["eval_pack"]))
+    return _stamped(run_cell(cell, timeout_s), cell.device, identity).to_json()
 
 
-def _stamped(result: dict, kind: str, identity: dict) -> dict:
+def _stamped(result, kind: str, identity: dict):
     """Every result, failed ones included, says which agent produced it."""
     from agents.devices import fingerprint
 
-    result["agent"] = identity
-    device = result.get("device") or fingerprint(kind)
-    result["device"] = device | {k: v for k, v in identity.items() if k in ("host", "emulated")}
-    result["runtime"] = (result.get("runtime") or {}) | {"node_id": identity["node_id"]}
+    result.agent = identity
+    device = result.device or fingerprint(kind)
+    result.device = device | {k: v for k, v in identity.items() if k in ("host", "emulated")}
+    result.runtime = (result.runtime or {}) | {"node_id": identity["node_id"]}
     return result

@@ -1,45 +1,33 @@
-"""Datasets: labelled digits (scikit-learn) and synthetic unlabelled inputs.
-
-Every dataset has fixed splits so calibration, fine-tuning and accuracy use disjoint data
-and the same numbers come back on every run.
-"""
+"""Datasets, one module per kind, one registry: `digits` (labelled, scikit-learn) and
+`synthetic` (drawn from each input's spec, unlabelled)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 
-import numpy as np
+from harness.data.base import Dataset  # noqa: F401
 
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    input_shape: tuple[int, ...]
-    train_x: np.ndarray | None
-    train_y: np.ndarray | None
-    calib_x: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray | None  # None: no labels, accuracy is reported as fidelity only
-
-    @property
-    def labelled(self) -> bool:
-        return self.test_y is not None
-
-
-DATASET_MODULES = {"digits": "harness.data.digits", "synthetic": "harness.data.synthetic"}
+DATASETS = {"digits": "harness.data.digits", "synthetic": "harness.data.synthetic"}
+LABELLED = ("digits",)  # datasets with a labelled train split (training methods need one)
 
 
 def dataset_module(name: str) -> str | None:
-    return DATASET_MODULES.get(name)
+    return DATASETS.get(name)
 
 
-def load_dataset(name: str, input_shape: tuple[int, ...] | None) -> Dataset:
-    if name == "digits":
-        from harness.data.digits import load_digits_dataset
-        return load_digits_dataset()
-    if name == "synthetic":
-        from harness.data.synthetic import load_synthetic_dataset
-        if input_shape is None:
-            raise ValueError("the synthetic dataset needs an input_shape")
-        return load_synthetic_dataset(tuple(input_shape))
-    raise ValueError(f"unknown dataset {name!r} (allowed: digits, synthetic)")
+def load_dataset(name: str, inputs) -> Dataset:
+    """The dataset `name` for a model with these inputs (a list of agents.cell.InputSpec,
+    or a (C, H, W) shape: one float input named 'input')."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r} (allowed: {', '.join(DATASETS)})")
+    return importlib.import_module(DATASETS[name]).load(as_specs(inputs))
+
+
+def as_specs(inputs) -> tuple:
+    from agents.cell import BATCH_AXIS, InputSpec
+
+    if inputs is None:
+        return ()
+    if all(isinstance(d, int) for d in inputs):
+        return (InputSpec("input", "float32", (BATCH_AXIS, *inputs)),)
+    return tuple(inputs)

@@ -1,6 +1,8 @@
-"""Seeded standard-normal inputs (roughly what normalised images look like) with no labels.
-
-Accuracy on such data is reported only as fidelity to the fp32 source model."""
+"""Seeded inputs drawn from each input's spec, with no labels (quality is fidelity to the
+fp32 source): floats standard-normal (roughly what normalised images and embeddings look
+like) or uniform in the spec's range, integers uniform in their range (token ids), a
+`fill` value as given (attention masks). The same specs and shape give the same data on
+every host; any value of a named axis can be drawn."""
 
 from __future__ import annotations
 
@@ -8,16 +10,57 @@ import zlib
 
 import numpy as np
 
-from harness.data import Dataset
+from harness.data.base import Dataset
 
 CALIB_SAMPLES = 128
 TEST_SAMPLES = 32
+DEFAULT_AXIS = 16  # a named axis the matrix does not sweep gets this value
+
+
+def _draw(spec, samples: int, shape: dict, rng: np.random.Generator) -> np.ndarray:
+    dims = spec.shape(samples, shape) if spec.batch_axis is not None else spec.shape(1, shape)
+    dtype = np.dtype(spec.dtype)
+    if spec.fill is not None:
+        return np.full(dims, spec.fill, dtype=dtype)
+    if dtype.kind in "iu":
+        low = int(spec.low if spec.low is not None else 0)
+        high = int(spec.high if spec.high is not None else 2)
+        return rng.integers(low, high, size=dims, dtype=dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=dims).astype(bool)
+    if spec.low is not None and spec.high is not None:
+        return rng.uniform(spec.low, spec.high, size=dims).astype(dtype)
+    return rng.standard_normal(dims).astype(dtype)
+
+
+def _arrays(inputs, shape: dict, samples: int, salt: str) -> dict[str, np.ndarray]:
+    seed = zlib.crc32(repr(([s.to_json() for s in inputs], sorted(shape.items()),
+                            salt)).encode())
+    rng = np.random.default_rng(seed)
+    return {s.name: _draw(s, samples, shape, rng) for s in inputs}
+
+
+def _default_shape(inputs) -> dict:
+    return {axis: DEFAULT_AXIS for s in inputs for axis in s.axes}
+
+
+def load(inputs) -> Dataset:
+    if not inputs:
+        raise ValueError("the synthetic dataset needs the model's inputs (input_shape or "
+                         "inputs)")
+    inputs = tuple(inputs)
+
+    def reshape(shape: dict) -> tuple[dict, dict]:
+        full = _default_shape(inputs) | shape
+        return (_arrays(inputs, full, CALIB_SAMPLES, "calib"),
+                _arrays(inputs, full, TEST_SAMPLES, "test"))
+
+    shape = _default_shape(inputs)
+    calib, test = reshape(shape)
+    return Dataset(name="synthetic", inputs=inputs, calib=calib, test=test, test_y=None,
+                   reshape=reshape, shape=shape)
 
 
 def load_synthetic_dataset(input_shape: tuple[int, ...]) -> Dataset:
-    seed = zlib.crc32(repr(input_shape).encode())  # same shape -> same data, on every host
-    rng = np.random.default_rng(seed)
-    calib = rng.standard_normal((CALIB_SAMPLES, *input_shape), dtype=np.float32)
-    test = rng.standard_normal((TEST_SAMPLES, *input_shape), dtype=np.float32)
-    return Dataset(name="synthetic", input_shape=input_shape, train_x=None, train_y=None,
-                   calib_x=calib, test_x=test, test_y=None)
+    from harness.data import as_specs
+    return load(as_specs(input_shape))

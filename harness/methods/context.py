@@ -20,8 +20,8 @@ class BuildContext:
     model_name: str = ""
     threads: int = 2
     base_dir: Path | None = None     # the matrix's folder: module: sources resolve from there
-    # Measures candidate latencies for hardware-in-the-loop search (harness.methods.nas);
-    # None: measure on this host through the agent's worker process.
+    # Makes the service that measures candidate latencies for hardware-in-the-loop search
+    # (harness.methods.nas_latency.LatencyService's signature); None: this host's worker.
     latency_service: object | None = None
 
 

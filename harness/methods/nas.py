@@ -115,8 +115,10 @@ def search(step, ctx: BuildContext, in_channels: int, classes: int) -> tuple[dic
     members of one search are built by concurrent tasks)."""
     from harness.methods.nas_latency import LatencyService
 
-    service = ctx.latency_service or LatencyService(step.format, step.device, ctx.cache_dir,
-                                                    ctx.dataset.test_x[:32])
+    # the latency_service seam: a factory (a sweep on a cluster passes one that measures
+    # on an agent of the device); this host's worker otherwise
+    factory = ctx.latency_service or LatencyService
+    service = factory(step.format, step.device, ctx.cache_dir, ctx.dataset.test_x[:32])
     folder = Path(ctx.cache_dir) / "nas" / _search_key(step, ctx, classes, service.where())
     folder.mkdir(parents=True, exist_ok=True)
     result_file = folder / "search.json"

@@ -22,6 +22,12 @@ class LoadedModel:
     input_shape: tuple[int, ...]
     weights_digest: str
     info: dict = field(default_factory=dict)  # provenance: training accuracy, BN recalibration
+    inputs: tuple = ()             # agents.cell.InputSpec per input, in the model's order
+
+    def __post_init__(self):
+        if not self.inputs:
+            from harness.data import as_specs
+            self.inputs = as_specs(self.input_shape)
 
 
 @dataclass(frozen=True)

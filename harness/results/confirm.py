@@ -63,11 +63,14 @@ def _cell(con: duckdb.DuckDBPyConnection, run_id: str, key: Key) -> dict | str:
     for needed in [path, pack["path"]]:
         if not Path(needed).is_file():
             return f"{needed} is no longer on disk (cache pruned?)"
-    return {"cell_id": "/".join(key[:4]) + f"#{run_id}", "device": key[3],
-            "runtime": runtime, "precision": precision,
-            "artifact": {"path": path, "sha256": sha256, "companions": companions},
-            "eval_pack": pack,
-            "measure": CONFIRM_MEASURE | {"batch_sizes": [key[4]], "threads": threads or 1}}
+    from agents.cell import CellPayload, FileRef
+
+    return CellPayload(cell_id="/".join(key[:4]) + f"#{run_id}", device=key[3],
+                       runtime=runtime, precision=precision,
+                       artifact=FileRef(path, sha256, tuple(companions)),
+                       eval_pack=FileRef(pack["path"], pack["sha256"]),
+                       measure=CONFIRM_MEASURE | {"batch_sizes": [key[4]],
+                                                  "threads": threads or 1})
 
 
 def cells_for(con: duckdb.DuckDBPyConnection, base_id: str, cand_id: str, key: Key,

@@ -28,7 +28,8 @@ def test_an_x86_host_is_an_intel_cpu_agent_with_its_isa_features():
 
 def test_every_runtime_has_a_version_or_a_reason():
     found = devices.runtimes()
-    assert set(devices.RUNTIME_PACKAGES) <= set(found) and "torch-cuda" in found
+    from agents.runtimes import RUNTIMES
+    assert set(RUNTIMES) <= set(found) and "torch-cuda" in found
     for name, entry in found.items():
         assert ("version" in entry) != ("reason" in entry), (name, entry)
     assert "version" in found["onnxruntime"]  # a core dependency
@@ -73,11 +74,11 @@ def test_torch_cuda_session_runs_an_exported_model(tmp_path, precision):
     path = tmp_path / "m.pt2"
     torch.export.save(program, str(path))
     session = open_session(str(path), threads=1, device="nvidia-gpu", precision=precision)
-    out = session.run(x.numpy())
+    [out] = session.run({"x": x.numpy()})
     tol = 1e-4 if precision == "fp32" else 5e-2
     np.testing.assert_allclose(out, model(x).detach().numpy(), atol=tol, rtol=tol)
     session.reset_device_peak()
-    session.timed_call(x.numpy())()
+    session.timed_call({"x": x.numpy()})()
     memory = session.device_memory()
     assert memory["peak_device_mem_mb"] > 0
 

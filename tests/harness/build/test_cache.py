@@ -176,9 +176,9 @@ def test_a_cache_hit_touches_the_manifest(tmp_path, monkeypatch):
     manifest = folder / "manifest.json"
     old = manifest.stat().st_mtime
     monkeypatch.setattr(harness.models, "load_model", lambda spec, base, cache: SimpleNamespace(
-        weights_digest="d", input_shape=(1, 32, 32), info={}))
-    monkeypatch.setattr(harness.data, "load_dataset", lambda name, shape: None)
-    monkeypatch.setattr(build, "eval_pack", lambda loaded, dataset, cache: (None, {}))
+        weights_digest="d", input_shape=(1, 32, 32), info={}, inputs=()))
+    monkeypatch.setattr(harness.data, "load_dataset", lambda name, inputs: None)
+    monkeypatch.setattr(build, "eval_pack", lambda loaded, dataset, cache, *a, **k: (None, {}))
     monkeypatch.setattr(build, "variant_key", lambda *args: OK)
     threads = torch.get_num_threads()
     try:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.packs import manifest_payload
+
 from harness.matrix.schema import BaselineMethod, CalibrationSpec, ModelSpec, QuantizeMethod, SchemeSpec
 from tests.conftest import run_cli
 
@@ -34,7 +36,7 @@ def _plugin():
 def test_registered_with_its_runtime_and_companion_file():
     from agents.runtimes import RUNTIMES
     plugin = _plugin()
-    assert plugin.runtime == "openvino" and RUNTIMES["openvino"] == "agents.runtimes.openvino_rt"
+    assert plugin.runtime == "openvino" and RUNTIMES["openvino"][0] == "agents.runtimes.openvino_rt"
     assert plugin.extension == ".xml" and plugin.companions == (".bin",)
     assert plugin.options["compress_to_fp16"] is False
     assert {"openvino", "nncf"} <= set(plugin.toolchain())
@@ -89,13 +91,8 @@ def built(cache_dir):
             for name, step in METHODS.items()}
 
 
-def _cell(manifest: dict, measure: dict = MEASURE) -> dict:
-    pack = manifest["eval_pack"]
-    return {"cell_id": f"digits-cnn/{manifest['method']}/openvino/intel-cpu",
-            "device": "intel-cpu", "runtime": "openvino", "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest["companions"]},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]}, "measure": measure}
+def _cell(manifest: dict, measure: dict = MEASURE):
+    return manifest_payload(manifest, measure)
 
 
 @pytest.mark.integration
@@ -134,14 +131,14 @@ def test_the_worker_measures_the_ir_and_reports_what_ran(built, name, ran_in):
     from agents.launcher import run_cell
 
     result = run_cell(_cell(built[name]), timeout_s=120)
-    assert result["status"] == "ok", result.get("error")
-    info = result["runtime"]
+    assert result.status == "ok", result.error
+    info = result.runtime
     assert info["runtime"] == "openvino" and info["device"] == "CPU"
     assert info["threads"] == 1 and info["streams"] == 1
     # Asked for f32, not the CPU plugin's bf16 default; int8 models keep f32 for the rest.
     assert info["inference_precision"] == "f32"
-    assert result["artifact_size_bytes"] == built[name]["size_bytes"]
-    rows = {r["batch_size"]: r for r in result["measurements"]}
+    assert result.artifact_size_bytes == built[name]["size_bytes"]
+    rows = {r["batch_size"]: r for r in result.measurements}
     assert set(rows) == {1, 4}
     for row in rows.values():
         assert row["precision"] == ran_in
@@ -162,16 +159,19 @@ def test_a_tampered_weights_file_is_refused(built, tmp_path):
     source = Path(built["fp32"]["artifact_path"])
     for suffix in (".xml", ".bin"):
         shutil.copy(source.with_suffix(suffix), tmp_path / f"model{suffix}")
+    import dataclasses
+
     cell = _cell(built["fp32"])
-    cell["artifact"]["path"] = str(tmp_path / "model.xml")
+    cell = dataclasses.replace(cell, artifact=dataclasses.replace(
+        cell.artifact, path=str(tmp_path / "model.xml")))
     with open(tmp_path / "model.bin", "r+b") as f:
         f.seek(100)
         f.write(b"\x7f\x7f\x7f\x7f")
     result = run_cell(cell, timeout_s=120)
-    assert result["status"] == "failed" and "does not match its hash" in result["error"]
+    assert result.status == "failed" and "does not match its hash" in result.error
     (tmp_path / "model.bin").unlink()
     result = run_cell(cell, timeout_s=120)
-    assert result["status"] == "failed" and "incomplete" in result["error"]
+    assert result.status == "failed" and "incomplete" in result.error
 
 
 @pytest.mark.integration
@@ -200,12 +200,14 @@ def test_timed_samples_are_openvinos_own_request_timer(built):
     session = open_session(built["fp32"]["artifact_path"], threads=1, device="intel-cpu",
                            precision="fp32")
     x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
-    run = time_calls(session.timed_call(x), warmup_s=0, min_iterations=20, min_seconds=0,
+    run = time_calls(session.timed_call({"input": x}), warmup_s=0, min_iterations=20,
+                     min_seconds=0,
                      max_seconds=5, ci_rel_width=1.0, runtime_clock=session.runtime_clock)
     assert len(run.samples_ms) == len(run.host_samples_ms) >= 20
     assert np.all(run.samples_ms > 0)
     assert np.all(run.host_samples_ms >= run.samples_ms)
     # the bound input is what infer() read: same output as an ordinary run
-    session.timed_call(x)()
-    assert np.allclose(session._request.get_output_tensor(0).data, session.run(x))
+    session.timed_call({"input": x})()
+    assert np.allclose(session._request.get_output_tensor(0).data,
+                       session.run({"input": x})[0])
     assert "InferRequest.latency" in session.latency_includes

@@ -3,6 +3,8 @@ litert-torch + ai-edge-quantizer, checked for parity and measured through the wo
 
 import numpy as np
 import pytest
+
+from tests.packs import manifest_payload
 import yaml
 
 from harness.formats import FORMATS
@@ -102,15 +104,8 @@ def built(cache_dir):
     return {step.name: _build([step], cache_dir) for step in (FP32, DYNAMIC, STATIC)}
 
 
-def _cell(manifest: dict) -> dict:
-    pack = manifest["eval_pack"]
-    return {"cell_id": f"digits-cnn/{manifest['method']}/tflite/intel-cpu",
-            "device": "intel-cpu", "runtime": manifest["runtime"],
-            "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest.get("companions", [])},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]},
-            "measure": MEASURE}
+def _cell(manifest: dict, measure: dict = MEASURE):
+    return manifest_payload(manifest, measure)
 
 
 @pytest.mark.integration
@@ -145,15 +140,15 @@ def test_variants_measure_through_the_worker(built, method):
     from agents.launcher import run_cell
 
     result = run_cell(_cell(built[method]), timeout_s=120)
-    assert result["status"] == "ok", result.get("error")
-    rows = {r["batch_size"]: r for r in result["measurements"]}
+    assert result.status == "ok", result.error
+    rows = {r["batch_size"]: r for r in result.measurements}
     assert set(rows) == {1, 8}
     for row in rows.values():
         assert row["accuracy_top1"] >= 0.97
         assert row["precision"] == built[method]["precision"]
         assert 0 < row["latency_p50_ms"] <= row["latency_p99_ms"]
-    assert result["runtime"]["runtime"] == "litert"
-    assert result["runtime"]["input_dtype"] == "float32"
+    assert result.runtime["runtime"] == "litert"
+    assert [dtype for dtype, _ in result.runtime["inputs"].values()] == ["float32"]
 
 
 @pytest.mark.integration
@@ -167,7 +162,7 @@ def test_the_runtime_quantizes_int8_inputs_and_dequantizes_int8_outputs(cache_di
     from harness.formats.tflite_format import TfliteFormat, _quantize_static
     from harness.models import load_model
 
-    data = load_dataset("digits", None)
+    data = load_dataset("digits", (1, 32, 32))
     module = load_model(DIGITS, tmp_path, cache_dir).module
     src, int8_io, float_io = (tmp_path / f"{n}.tflite" for n in ("fp32", "int8_io", "float_io"))
     TfliteFormat().export(module, torch.from_numpy(data.test_x[:2]), src)
@@ -177,11 +172,13 @@ def test_the_runtime_quantizes_int8_inputs_and_dequantizes_int8_outputs(cache_di
     _quantize_static(src, float_io, data.calib_x[:64], symmetric=False, per_channel=True)
     a = open_session(str(int8_io), threads=1, device="intel-cpu", precision="int8")
     b = open_session(str(float_io), threads=1, device="intel-cpu", precision="int8")
-    assert a.info["input_dtype"] == "int8" and b.info["input_dtype"] == "float32"
+    [(a_dtype, _)] = a.info["inputs"].values()
+    [(b_dtype, _)] = b.info["inputs"].values()
+    assert a_dtype == "int8" and b_dtype == "float32"
     x = data.test_x[:16]
-    out_a, out_b = a.run(x), b.run(x)
+    [out_a], [out_b] = a.run({"input": x}), b.run({"input": x})
     assert out_a.dtype == np.float32 and out_a.shape == (16, 10)
-    assert np.abs(out_a - out_b).max() <= 2 * a._out_quant[0] + 1e-6
+    assert np.abs(out_a - out_b).max() <= 2 * a._out_quant[0][0] + 1e-6
     assert (out_a.argmax(1) == data.test_y[:16]).mean() >= 0.9
     for batch in (1, 5, 16):  # resized back and forth
-        assert a.run(data.test_x[:batch]).shape == (batch, 10)
+        assert a.run({"input": data.test_x[:batch]})[0].shape == (batch, 10)

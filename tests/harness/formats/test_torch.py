@@ -6,6 +6,8 @@ where the torch runtime compiles it with inductor + freezing and reports int8.""
 import operator
 
 import pytest
+
+from tests.packs import manifest_payload
 import torch
 
 from harness.matrix.schema import BaselineMethod, CalibrationSpec, ModelSpec, QuantizeMethod, SchemeSpec
@@ -85,13 +87,8 @@ def built(cache_dir):
             for name, step in (("fp32", FP32), ("int8", STATIC))}
 
 
-def _cell(manifest: dict) -> dict:
-    pack = manifest["eval_pack"]
-    return {"cell_id": f"digits-cnn/{manifest['method']}/torch/intel-cpu", "device": "intel-cpu",
-            "runtime": "torch", "precision": manifest["precision"],
-            "artifact": {"path": manifest["artifact_path"], "sha256": manifest["sha256"],
-                         "companions": manifest.get("companions", [])},
-            "eval_pack": {"path": pack["path"], "sha256": pack["sha256"]}, "measure": MEASURE}
+def _cell(manifest: dict, measure: dict = MEASURE):
+    return manifest_payload(manifest, measure)
 
 
 @pytest.mark.integration
@@ -122,13 +119,13 @@ def test_the_worker_compiles_int8_and_reports_int8(built):
     from agents.launcher import run_cell
 
     result = run_cell(_cell(built["int8"]), timeout_s=300)
-    assert result["status"] == "ok", result.get("error")
-    info = result["runtime"]
+    assert result.status == "ok", result.error
+    info = result.runtime
     assert info["runtime"] == "torch" and info["compiled"] == "inductor+freezing"
     compile_info = info["compile"]
     assert compile_info["int8_kernels"]["qconv"] > 0, compile_info
     # The batch-1 compile is the worker's first call: it is load time, not latency.
-    assert result["load_ms"] >= compile_info["first_call_ms"]["1"]
-    (row,) = result["measurements"]
+    assert result.load_ms >= compile_info["first_call_ms"]["1"]
+    (row,) = result.measurements
     assert row["precision"] == "int8" and row["batch_size"] == 1
     assert 0 < row["latency_p50_ms"] < compile_info["first_call_ms"]["1"]

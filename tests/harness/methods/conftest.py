@@ -21,7 +21,7 @@ def digits_model(cache_dir):
 def small_digits():
     from harness.data.digits import load_digits_dataset
     data = load_digits_dataset()
-    return dataclasses.replace(data, train_x=data.train_x[:TRAIN_SAMPLES],
+    return dataclasses.replace(data, train={"input": data.train_x[:TRAIN_SAMPLES]},
                                train_y=data.train_y[:TRAIN_SAMPLES])
 
 

@@ -92,11 +92,12 @@ def test_cast_builds_runs_and_keeps_parity(cache_dir, dtype, fmt):
     parity = built["parity"]
     assert parity["ok"], parity
     assert parity["top1_agreement"] >= 0.98
-    pack = np.load(built["eval_pack"]["path"])
+    from agents.evalpack import EvalPack
     from harness.formats import FORMATS
+    pack = EvalPack(built["eval_pack"]["path"])
     session = open_session(FORMATS[fmt].runtime, built["artifact_path"], threads=1,
                            device="intel-cpu", precision=dtype)
-    out = session.run(pack["test_x"][:16])
+    [out] = session.run(pack.batch(0, 16))
     assert out.dtype == np.float32 and out.shape == (16, 10)
     assert session.precision in COMPUTED[(dtype, fmt)], session.info
     if not built["cached"]:

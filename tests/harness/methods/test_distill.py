@@ -39,7 +39,7 @@ def test_width_student_is_smaller_learns_and_reports_three_accuracies(digits_mod
 
     data = load_digits_dataset()
     ctx = dataclasses.replace(digits_ctx, dataset=dataclasses.replace(
-        data, train_x=data.train_x[:600], train_y=data.train_y[:600]))
+        data, train={"input": data.train_x[:600]}, train_y=data.train_y[:600]))
     step = DistillMethod(name="d", kind="distill", student=StudentSpec(width=0.25),
                          train=TrainSpec(epochs=10, lr=3e-3, batch_size=32))
     digest = weights_digest(digits_model)

@@ -64,7 +64,7 @@ def test_qat_trains_fake_quant_and_exports_qdq_onnx_that_ort_runs(digits_model, 
                            precision="int8")
     with torch.no_grad():
         torch_out = out.module(torch.from_numpy(x[:64])).numpy()
-    ort_out = session.run(x[:64])
+    [ort_out] = session.run({"input": x[:64]})
     assert ort_out.shape == (64, 10)
     assert np.mean(ort_out.argmax(1) == torch_out.argmax(1)) >= 0.95
 
@@ -124,12 +124,13 @@ def test_qat_builds_int8_that_keeps_digits_accuracy(cache_dir, fmt, epochs):
                                          format=fmt, base_dir=".", cache_dir=str(cache_dir)))
     assert built["precision"] == "int8"
     assert built["parity"]["ok"], built["parity"]
-    pack = np.load(built["eval_pack"]["path"])
+    from agents.evalpack import EvalPack
+
+    pack = EvalPack(built["eval_pack"]["path"])
     session = open_session(built["runtime"], built["artifact_path"], threads=1,
                            device="intel-cpu", precision="int8")
-    out = np.concatenate([session.run(pack["test_x"][i:i + 64])
-                          for i in range(0, len(pack["test_x"]), 64)])
-    top1 = float(np.mean(out.argmax(1) == pack["test_y"]))
+    [out] = session.run(pack.batch(0, pack.samples))
+    top1 = float(np.mean(out.argmax(1) == pack.labels))
     assert top1 >= built["eval_pack"]["reference_top1"] - 0.02
     if fmt == "onnx":
         assert count(built["artifact_path"], "QuantizeLinear") > 0

@@ -1,0 +1,55 @@
+"""What every runtime session is: load an artifact, run named inputs, report what it really
+computed in. A runtime module subclasses Session and overrides what it does differently;
+the worker uses only this interface.
+
+    session.run({"input_ids": ids, "attention_mask": mask}) -> [output0, output1, ...]
+
+Inputs are numpy arrays by name, of the dtypes the model declares (int64 stays int64);
+outputs are every model output, in the model's order, as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import numpy as np
+
+HOST_END_TO_END = "host end-to-end: numpy inputs to numpy outputs, one synchronous call"
+
+
+class Session:
+    precision: str = "fp32"   # what the runtime actually computes in: fp32 fp16 bf16 int8
+    info: dict                # runtime name, version, threads, and what it decided
+    # What one latency sample covers (stored beside every figure).
+    latency_includes: ClassVar[str] = HOST_END_TO_END
+    # A runtime that times its own inferences (OpenVINO's request timer) sets this to a
+    # function returning the last call's milliseconds; the host-timed call is then kept
+    # beside it.
+    runtime_clock: Callable[[], float] | None = None
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def timed_call(self, inputs: dict[str, np.ndarray]) -> Callable[[], object]:
+        """The call the latency loop times. A runtime may prepare once here what `run`
+        would redo on every call (binding inputs, moving them to the device)."""
+        run = self.run
+        return lambda: run(inputs)
+
+    def reset_device_peak(self) -> None:
+        """Start a new peak-memory window on a device with its own memory."""
+
+    def device_memory(self) -> dict:
+        """Peak device memory since reset_device_peak (empty: the host's RSS is the
+        memory)."""
+        return {}
+
+
+def check_inputs(inputs: dict[str, np.ndarray], names: list[str], runtime: str) -> None:
+    """The same names the model has: a missing or extra input is a clear error."""
+    missing = [n for n in names if n not in inputs]
+    extra = [n for n in inputs if n not in names]
+    if missing or extra:
+        raise ValueError(f"{runtime}: the model's inputs are {names}; got {sorted(inputs)}"
+                         + (f" (missing {missing})" if missing else "")
+                         + (f" (unknown {extra})" if extra else ""))
