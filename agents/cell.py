@@ -62,6 +62,16 @@ class InputSpec:
         return cls(**(data | {"dims": tuple(data.get("dims", (BATCH_AXIS,)))}))
 
 
+def specs_for(inputs) -> tuple:
+    """Input specs from specs, or from a (C, H, W) shape: one float input named 'input'
+    with the batch first (the `input_shape:` shorthand)."""
+    if inputs is None:
+        return ()
+    if all(isinstance(d, int) for d in inputs):
+        return (InputSpec("input", "float32", (BATCH_AXIS, *inputs)),)
+    return tuple(inputs)
+
+
 def shape_label(shape: dict[str, int]) -> str:
     """How a shape is stored and shown: 'seq=128', 'h=224,w=224'; '' for none."""
     return ",".join(f"{k}={v}" for k, v in sorted(shape.items()))

@@ -178,16 +178,12 @@ def runtime_status(name: str) -> dict:
 
 
 def torch_cuda_status() -> dict:
+    """The torch CUDA runtime's own answer (only the torch runtimes import torch)."""
     try:
-        import torch
+        from agents.runtimes.torch_cuda_rt import cuda_status
     except ImportError:
         return {"reason": "torch is not installed"}
-    if not torch.cuda.is_available():
-        built = torch.version.cuda
-        return {"reason": f"torch {torch.__version__} (CUDA build {built or 'none'}) sees no "
-                          f"CUDA device"}
-    return {"version": f"torch {torch.__version__}, CUDA {torch.version.cuda}",
-            "device": torch.cuda.get_device_name(0)}
+    return cuda_status()
 
 
 def runtimes() -> dict[str, dict]:

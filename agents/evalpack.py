@@ -32,6 +32,14 @@ def take(array: np.ndarray, spec: InputSpec, index) -> np.ndarray:
     return np.take(array, index, axis=axis)
 
 
+def samples_in(specs, arrays: dict[str, np.ndarray]) -> int:
+    """How many samples arrays in the model's layout hold (along the first batch axis)."""
+    for spec in specs:
+        if spec.batch_axis is not None:
+            return int(arrays[spec.name].shape[spec.batch_axis])
+    return 1
+
+
 class EvalPack:
     def __init__(self, path: str | Path):
         self._data = np.load(path)

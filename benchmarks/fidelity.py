@@ -61,7 +61,6 @@ def main() -> int:
     model = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
     manifest = build_variant(VariantRequest(model, "fp32", (BaselineMethod(name="fp32",
                              kind="baseline"),), "onnx", str(REPO), args.cache))
-    pack = manifest["eval_pack"]
     (batch,) = first_batch(manifest).values()
     cell = timing_cell(manifest, "fidelity", args.threads, args.seconds)
     print(f"artifact: {manifest['artifact_path']}  threads={args.threads}  batch=1")

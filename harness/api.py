@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness.matrix.schema import MeasureSpec, Strict
+from harness.matrix.schema import DeviceKind, FormatName, MeasureSpec, Strict
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 Data = np.ndarray | torch.Tensor | tuple
@@ -36,9 +36,9 @@ class UnavailableError(RuntimeError):
 class OptimizerConfig(Strict):
     input_shape: list[int] | None = Field(default=None, min_length=1, max_length=4)
     cache_dir: str = str(DEFAULT_CACHE)
-    device: Literal["intel-cpu", "nvidia-gpu", "arm-edge"] = "intel-cpu"
+    device: DeviceKind = "intel-cpu"
     # the format quantize() builds in and benchmark() measures torch modules in
-    format: Literal["torch", "onnx", "openvino", "tflite", "tensorrt"] = "onnx"
+    format: FormatName = "onnx"
     measure: MeasureSpec = MeasureSpec(batch_sizes=[1], warmup_s=0.3, min_iterations=30,
                                        min_seconds=1.0, max_seconds=5.0, timeout_s=300)
 

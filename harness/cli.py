@@ -30,8 +30,6 @@ def _console():
 
 
 def _cmd_plan(args) -> int:
-    from rich.table import Table
-
     from harness.matrix.expand import expand
     from harness.matrix.load import load_matrix
 
@@ -40,6 +38,54 @@ def _cmd_plan(args) -> int:
         print(json.dumps(plan.as_json(), indent=2))
         return 0
     console = _console()
+    if args.all:
+        _print_every_cell(plan, console)
+    else:
+        _print_grouped(plan, console)
+    return 0
+
+
+def _print_grouped(plan, console) -> None:
+    """Cells to measure per model and method; skipped cells once per reason (--all lists
+    every cell)."""
+    from collections import defaultdict
+
+    from rich.table import Table
+
+    groups: dict = defaultdict(lambda: (set(), set()))
+    for c in plan.cells:
+        formats, devices = groups[(c.model, c.method)]
+        formats.add(c.format)
+        devices.add(c.device)
+    table = Table(title=f"{plan.loaded.matrix.name}: {len(plan.cells)} cells to measure")
+    for col in ("model", "method", "formats", "devices", "cells"):
+        table.add_column(col, justify="right" if col == "cells" else "left")
+    counts = defaultdict(int)
+    for c in plan.cells:
+        counts[(c.model, c.method)] += 1
+    for (model, method), (formats, devices) in groups.items():
+        table.add_row(model, method, ", ".join(sorted(formats)), ", ".join(sorted(devices)),
+                      str(counts[(model, method)]))
+    console.print(table)
+    if not plan.skipped:
+        return
+    reasons: dict = defaultdict(list)
+    for s in plan.skipped:
+        reasons[s.reason].append(s.cell.cell_id)
+    skipped = Table(title=f"{len(plan.skipped)} skipped cells, {len(reasons)} reasons "
+                          f"(harness plan --all lists every cell)")
+    skipped.add_column("cells", justify="right")
+    skipped.add_column("reason", overflow="fold", ratio=3)
+    skipped.add_column("for example", overflow="fold", ratio=1)
+    for reason, cells in sorted(reasons.items(), key=lambda item: -len(item[1])):
+        skipped.add_row(str(len(cells)), reason, "\n".join(cells[:2])
+                        + (f"\n(+{len(cells) - 2} more)" if len(cells) > 2 else ""))
+    console.print(skipped)
+
+
+def _print_every_cell(plan, console) -> None:
+    from rich.table import Table
+
     cells = Table(title=f"{plan.loaded.matrix.name}: {len(plan.cells)} cells to measure")
     for col in ("model", "method", "format", "device"):
         cells.add_column(col)
@@ -53,11 +99,9 @@ def _cmd_plan(args) -> int:
         for s in plan.skipped:
             skipped.add_row(s.cell.model, s.cell.method, s.cell.format, s.cell.device, s.reason)
         console.print(skipped)
-    return 0
 
 
 def _cmd_sweep(args) -> int:
-    from harness.matrix.schema import BaselineMethod
     from harness.results.store import open_read_only
     from harness.results.summary import print_summary
     from harness.sweep import SweepInterrupted, run_sweep
@@ -75,12 +119,9 @@ def _cmd_sweep(args) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
-    from harness.matrix.load import load_matrix
-    matrix = load_matrix(args.matrix).matrix
-    baselines = [m.name for m in matrix.methods if isinstance(m, BaselineMethod)]
     con = open_read_only(args.db)
     try:
-        print_summary(con, result.run_id, baselines, console)
+        print_summary(con, result.run_id, console)
         report = _write_sweep_report(con, result.run_id, args.db, console)
     finally:
         con.close()
@@ -299,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="expand a matrix: cells to run, skipped cells and why")
     p.add_argument("matrix")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--all", action="store_true",
+                   help="list every cell and every skipped cell (default: grouped)")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("sweep", help="build and measure every cell of a matrix")
@@ -351,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recommend", help="what to ship per model and device")
     p.add_argument("--db", default=DEFAULT_DB)
-    p.add_argument("--device", choices=("intel-cpu", "nvidia-gpu", "arm-edge"))
+    from agents.devices import DEVICE_KINDS
+    p.add_argument("--device", choices=DEVICE_KINDS)
     p.add_argument("--max-accuracy-drop", type=_nonnegative, default=1.0,
                    help="accuracy budget in points against the fp32 source (default 1.0)")
     p.add_argument("--metric", choices=("p50", "size", "energy"), default="p50")

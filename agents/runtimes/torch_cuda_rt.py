@@ -11,11 +11,21 @@ import numpy as np
 import torch
 
 from agents.runtimes.base import Session
-from agents.runtimes.torch_rt import as_arrays, positional
+from agents.runtimes.torch_io import as_arrays, positional
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 LATENCY_INCLUDES = ("device: input already on the GPU, forward + torch.cuda.synchronize(); "
                     "no host transfers")
+
+
+def cuda_status() -> dict:
+    """Whether this runtime can run here: a version and device, or the reason not."""
+    if not torch.cuda.is_available():
+        built = torch.version.cuda
+        return {"reason": f"torch {torch.__version__} (CUDA build {built or 'none'}) sees no "
+                          f"CUDA device"}
+    return {"version": f"torch {torch.__version__}, CUDA {torch.version.cuda}",
+            "device": torch.cuda.get_device_name(0)}
 
 
 def _to_cuda(program):

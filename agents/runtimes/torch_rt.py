@@ -23,32 +23,13 @@ import numpy as np
 import torch
 
 from agents.runtimes.base import Session
+from agents.runtimes.torch_io import as_arrays, positional
 
 COMPILE_BACKEND = "inductor"
 # Inductor counters of the int8 lowering (torchao's x86 freezing passes) and of its cache.
 INT8_COUNTERS = {"qconv": "qconv_weight_prepack_matcher_count",
                  "qlinear": "qlinear_weight_prepack_matcher_count"}
 CACHE_COUNTERS = ("fxgraph_cache_hit", "fxgraph_cache_miss", "fxgraph_cache_bypass")
-
-
-def as_arrays(output) -> list[np.ndarray]:
-    """Every tensor a program returns (a tensor, a tuple, a dict of tensors), in order."""
-    from torch.utils._pytree import tree_leaves
-    return [leaf.detach().float().cpu().numpy() if leaf.dtype in (torch.float16, torch.bfloat16)
-            else leaf.detach().cpu().numpy()
-            for leaf in tree_leaves(output) if isinstance(leaf, torch.Tensor)]
-
-
-def positional(inputs: dict[str, np.ndarray], device: str = "cpu", dtype=None) -> list:
-    """A torch.export program takes its inputs positionally, in the order the model
-    declares them (the eval pack's and the payload's order); floats move to `dtype`."""
-    tensors = []
-    for array in inputs.values():
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        tensors.append(tensor)
-    return tensors
 
 
 def quantize_ops(module: torch.nn.Module) -> int:

@@ -43,7 +43,7 @@ def derived_model(loaded, steps, ctx):
     from harness.methods import METHODS
 
     model_steps = [s for s in steps if METHODS[s.kind].level == "model"]
-    if all(s.kind == "baseline" for s in model_steps):
+    if all(METHODS[s.kind].identity for s in model_steps):
         return apply_model_steps(loaded.module, model_steps, ctx)
     key = content_key({"weights": loaded.weights_digest,
                        "steps": [step_config(s) for s in model_steps],

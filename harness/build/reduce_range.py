@@ -25,7 +25,3 @@ def resolve(steps, format_plugin, saturating: bool) -> tuple:
         resolved.append(step)
     return tuple(resolved)
 
-
-def weight_range(reduce_range: bool) -> tuple[int, int]:
-    """Symmetric int8 weights: the full range, or 7 bits when reducing."""
-    return (-64, 63) if reduce_range is True else (-128, 127)

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from agents.artifacts import artifact_complete, artifact_digest, artifact_files, artifact_size

@@ -7,6 +7,7 @@ measurement never runs beside another measurement or a build on the same host.""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import threading
@@ -19,6 +20,22 @@ HOST_SLOT = "host_slot"
 EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
 PROBE_TIMEOUT_S = 5.0       # TCP check of --address before Ray is asked to connect
 CONNECT_TIMEOUT_S = 90.0    # ray.init to a reachable address must return within this
+
+
+LABEL_PREFIX = "harness"
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def label_value(text: str) -> str:
+    """A Ray (Kubernetes-syntax) label value: <= 63 chars of [A-Za-z0-9_.-], alphanumeric at
+    both ends. CPU and GPU names carry spaces, '@' and parentheses: those become '-'."""
+    value = _LABEL_BAD.sub("-", str(text)).strip("-_.")[:63]
+    return value.rstrip("-_.")
+
+
+def label(key: str) -> str:
+    """The name of a node label the harness sets (`harness agent start`)."""
+    return f"{LABEL_PREFIX}/{key}"
 
 
 def device_resource(kind: str) -> str:
@@ -86,8 +103,6 @@ def _saturating_kinds(nodes: list[dict], local_kinds: list[str] | None) -> froze
     if local_kinds is not None:
         from agents.devices import int8_saturates
         return frozenset(k for k in local_kinds if k != "nvidia-gpu" and int8_saturates())
-    from harness.cluster.node import label
-
     kinds = set()
     for node in nodes:
         if (node.get("Labels") or {}).get(label("int8-saturates")) == "true":

@@ -14,27 +14,13 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.connection import BUILD, HOST_SLOT, device_resource
+from harness.cluster.connection import BUILD, HOST_SLOT, device_resource, label, label_value
 from harness.errors import InputError
-
-LABEL_PREFIX = "harness"
-START_TIMEOUT_S = 180      # `ray start` must come up within this, or we give up
-STOP_TIMEOUT_S = 60
-_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def label_value(text: str) -> str:
-    """A Ray (Kubernetes-syntax) label value: <= 63 chars of [A-Za-z0-9_.-], alphanumeric at
-    both ends. CPU and GPU names carry spaces, '@' and parentheses: those become '-'."""
-    value = _LABEL_BAD.sub("-", str(text)).strip("-_.")[:63]
-    return value.rstrip("-_.")
-
-
-def label(key: str) -> str:
-    return f"{LABEL_PREFIX}/{key}"
+STOP_TIMEOUT_S = 60       # after Ctrl-C / SIGTERM, the node is killed if it has not stopped
 
 
 @dataclass
@@ -170,7 +156,15 @@ def _run_foreground(cmd: list[str], env: dict, out) -> int:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = proc.wait()
+        code, asked = None, None
+        while code is None:
+            try:
+                code = proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if stopping and asked is None:
+                    asked = time.monotonic()
+                if asked is not None and time.monotonic() - asked > STOP_TIMEOUT_S:
+                    proc.kill()  # Ray did not drain the node in time
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

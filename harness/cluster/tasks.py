@@ -74,7 +74,7 @@ def _node_identity() -> dict:
     """Which agent ran this: its node id and the labels `harness agent start` set."""
     import ray
 
-    from harness.cluster.node import label
+    from harness.cluster.connection import label
 
     context = ray.get_runtime_context()
     labels = context.get_node_labels() or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 
+from agents.cell import specs_for
 from harness.data.base import Dataset  # noqa: F401
 
 DATASETS = {"digits": "harness.data.digits", "synthetic": "harness.data.synthetic"}
@@ -20,14 +21,6 @@ def load_dataset(name: str, inputs) -> Dataset:
     or a (C, H, W) shape: one float input named 'input')."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r} (allowed: {', '.join(DATASETS)})")
-    return importlib.import_module(DATASETS[name]).load(as_specs(inputs))
+    return importlib.import_module(DATASETS[name]).load(specs_for(inputs))
 
 
-def as_specs(inputs) -> tuple:
-    from agents.cell import BATCH_AXIS, InputSpec
-
-    if inputs is None:
-        return ()
-    if all(isinstance(d, int) for d in inputs):
-        return (InputSpec("input", "float32", (BATCH_AXIS, *inputs)),)
-    return tuple(inputs)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from agents.cell import InputSpec
-from harness.models.reference import samples_of
+from agents.evalpack import samples_in
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Dataset:
 
     @property
     def test_samples(self) -> int:
-        return samples_of(self.inputs, self.test)
+        return samples_in(self.inputs, self.test)
 
     def test_arrays(self, shape: dict | None = None) -> dict[str, np.ndarray]:
         """The test inputs at `shape` (the named axes' values)."""

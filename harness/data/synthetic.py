@@ -62,5 +62,5 @@ def load(inputs) -> Dataset:
 
 
 def load_synthetic_dataset(input_shape: tuple[int, ...]) -> Dataset:
-    from harness.data import as_specs
-    return load(as_specs(input_shape))
+    from agents.cell import specs_for
+    return load(specs_for(input_shape))

@@ -3,11 +3,15 @@ agent runtime that runs the artifact. The build node knows this interface only."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 
 class Format:
@@ -39,10 +43,11 @@ class Format:
                     f"weight option (use reduce_range: auto or false)")
         return None
 
-    def supports_model_step(self, step) -> str | None:
-        """None if this format exports what the model-level step produces, else the reason
-        it cannot (e.g. a dtype its runtime has no kernels for). Most model-level methods
-        produce an ordinary fp32 torch model that every format exports."""
+    def supports_traits(self, traits: dict) -> str | None:
+        """None if this format exports a model with these traits (harness.models.traits:
+        dtype, qdq, sparsity), else the reason it cannot (e.g. a dtype its runtime has no
+        kernels for). A model without traits is an ordinary fp32 torch model, which every
+        format exports."""
         return None
 
     def runs_on(self, device: str, precision: str) -> str | None:
@@ -58,8 +63,6 @@ class Format:
 
     def toolchain(self) -> dict:
         """Versions of every tool that shapes the artifact: part of the variant key."""
+        import torch
         return {"torch": torch.__version__}
 
-
-def batch_dim() -> dict:
-    return {0: torch.export.Dim("batch", min=1, max=4096)}

@@ -13,14 +13,19 @@ Model-level steps:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from harness.formats.base import Format, batch_dim
+from harness.formats.base import Format
+from harness.models.dims import batch_dim
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 OPSET = 18
 INPUT_NAME = "input"
@@ -68,17 +73,15 @@ class OnnxFormat(Format):
             return None
         return super().supports(step)
 
-    def supports_model_step(self, step) -> str | None:
-        if step.kind == "cast" and step.dtype == "bf16":
+    def supports_traits(self, traits: dict) -> str | None:
+        if traits.get("dtype") == "bf16":
             return BF16_SKIP
-        if step.kind == "qat":
-            from harness.methods.qat import calibration_skip_reason
-            if step.scheme.symmetric:
-                return QAT_SYMMETRIC_SKIP
-            return calibration_skip_reason(step)
+        if traits.get("qdq") and traits["qdq"]["activations"]["symmetric"]:
+            return QAT_SYMMETRIC_SKIP
         return None
 
     def toolchain(self) -> dict:
+        import torch
         import onnx
         import onnxruntime
         import onnxscript
@@ -86,6 +89,7 @@ class OnnxFormat(Format):
                 "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        import torch
         import onnx
 
         # The dynamo exporter logs a lot at INFO/WARNING; the checker below is what matters.
@@ -100,15 +104,13 @@ class OnnxFormat(Format):
 
     @staticmethod
     def _check_qat(model: torch.nn.Module, out: Path) -> None:
-        from harness.methods.qat import qat_scheme
+        from harness.models.traits import traits_of
 
-        if qat_scheme(model) is not None and count_ops(out, "QuantizeLinear") == 0:
+        if traits_of(model).qdq is not None and count_ops(out, "QuantizeLinear") == 0:
             raise RuntimeError("the ONNX export of a QAT model has no QuantizeLinear nodes: "
                                "the artifact would be float under an int8 name")
 
     def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         with tempfile.TemporaryDirectory() as tmp:

@@ -26,13 +26,18 @@ What cannot be realised is a skip with the reason (`supports`), never a silent s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from harness.formats.base import Format, batch_dim
+from harness.formats.base import Format
+from harness.models.dims import batch_dim
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -86,30 +91,29 @@ class OpenVinoFormat(Format):
             return None
         return super().supports(step)
 
-    def supports_model_step(self, step) -> str | None:
-        if step.kind == "qat":
-            from harness.methods.qat import calibration_skip_reason
-            if step.scheme.activation_dtype == "int8":
-                return SIGNED_QAT_SKIP
-            return calibration_skip_reason(step)
+    def supports_traits(self, traits: dict) -> str | None:
+        if traits.get("qdq") and traits["qdq"]["activations"]["dtype"] == "int8":
+            return SIGNED_QAT_SKIP
         return None
 
     def toolchain(self) -> dict:
+        import torch
         import openvino as ov
         # nncf's own import costs seconds; its installed version is what shapes the artifact.
         return {"torch": torch.__version__, "openvino": ov.__version__,
                 "nncf": metadata.version("nncf")}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        import torch
         import tempfile
 
         import openvino as ov
 
-        from harness.methods.cast import mixed_precision_dtype
-        from harness.methods.qat import qat_scheme
+        from harness.models.traits import traits_of
 
-        dtype = mixed_precision_dtype(model)
-        if qat_scheme(model) is not None:
+        traits = traits_of(model)
+        dtype = traits.dtype
+        if traits.qdq is not None:
             from harness.formats.onnx_format import OnnxFormat
             with tempfile.TemporaryDirectory() as tmp:
                 qdq = Path(tmp) / "qat.onnx"

@@ -12,15 +12,19 @@ cell is skipped with that reason; nothing is faked."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import importlib.util
 import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from harness.formats.base import Format
 from harness.formats.onnx_format import INPUT_NAME, OnnxFormat
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 MAX_BATCH = 64
 WORKSPACE_BYTES = 2 << 30
@@ -54,28 +58,31 @@ class TensorRtFormat(Format):
             return None
         return super().supports(step)
 
-    def supports_model_step(self, step) -> str | None:
-        if step.kind == "qat" and (not step.scheme.symmetric
-                                   or step.scheme.activation_dtype != "int8"):
-            return ("format 'tensorrt': qat needs symmetric int8 activations for TensorRT's "
-                    "explicit quantization (scheme: {symmetric: true, activation_dtype: int8})")
+    def supports_traits(self, traits: dict) -> str | None:
+        qdq = traits.get("qdq")
+        if qdq and (not qdq["activations"]["symmetric"]
+                    or qdq["activations"]["dtype"] != "int8"):
+            return ("format 'tensorrt': a Q/DQ model needs symmetric int8 activations for "
+                    "TensorRT's explicit quantization (scheme: {symmetric: true, "
+                    "activation_dtype: int8})")
         return None
 
     def toolchain(self) -> dict:
+        import torch
         import tensorrt as trt
         return OnnxFormat().toolchain() | {"tensorrt": trt.__version__,
                                           "gpu": torch.cuda.get_device_name(0)}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
-        from harness.methods.cast import mixed_precision_dtype
-        from harness.methods.qat import qat_scheme
+        from harness.models.traits import traits_of
 
         onnx_path = out.with_suffix(".onnx")  # kept beside the engine for quantize()
-        dtype = mixed_precision_dtype(model)
+        traits = traits_of(model)
+        dtype = traits.dtype
         # A cast model is built from its fp32 graph with the dtype's builder flag: TensorRT
         # chooses each layer's precision itself (an fp16 ONNX graph would pin it instead).
         OnnxFormat().export(model.float32_twin() if dtype else model, example, onnx_path)
-        flags = {dtype} if dtype else ({"int8"} if qat_scheme(model) is not None else set())
+        flags = {dtype} if dtype else ({"int8"} if traits.qdq is not None else set())
         build_engine(onnx_path, out, tuple(example.shape[1:]), flags)
 
     def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:

@@ -25,15 +25,20 @@ reasons (BF16_SKIP, QAT_SKIP).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from harness.formats.base import Format, batch_dim
+from harness.formats.base import Format
+from harness.models.dims import batch_dim
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 CALIB_BATCH = 16
 QUANTIZER_THREADS = 2
@@ -43,6 +48,7 @@ PROGRESS_ENV = "LITERT_TORCH_SHOW_PROGRESS"
 def batch_agnostic_views(graph_module: torch.fx.GraphModule) -> int:
     """Rewrite view/reshape target sizes with exactly one symbolic entry to -1 there.
     Returns how many nodes changed."""
+    import torch
     targets = {torch.ops.aten.view.default, torch.ops.aten.reshape.default,
                torch.ops.aten._unsafe_view.default}
     changed = 0
@@ -213,23 +219,24 @@ class TfliteFormat(Format):
                     f"only (no {step.calibration.method} calibration)")
         return None
 
-    def supports_model_step(self, step) -> str | None:
-        if step.kind == "cast" and step.dtype == "bf16":
+    def supports_traits(self, traits: dict) -> str | None:
+        if traits.get("dtype") == "bf16":
             return BF16_SKIP
-        if step.kind == "qat":
+        if traits.get("qdq"):
             return QAT_SKIP
         return None
 
     def toolchain(self) -> dict:
+        import torch
         from importlib.metadata import version
         return {"torch": torch.__version__, "litert-torch": version("litert-torch"),
                 "ai-edge-litert": version("ai-edge-litert"),
                 "ai-edge-quantizer": version("ai-edge-quantizer")}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
-        from harness.methods.cast import mixed_precision_dtype
+        from harness.models.traits import traits_of
 
-        if mixed_precision_dtype(model) == "fp16":
+        if traits_of(model).dtype == "fp16":
             fp32 = out.with_name(out.stem + ".fp32" + out.suffix)
             try:
                 self._convert(model.float32_twin(), example, fp32)
@@ -241,6 +248,7 @@ class TfliteFormat(Format):
 
     @staticmethod
     def _convert(model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        import torch
         import litert_torch
 
         program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),),

@@ -23,13 +23,18 @@ in that dtype (on this CPU slower than fp32: the figures show it). qat is skippe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from harness.formats.base import Format, batch_dim
+from harness.formats.base import Format
+from harness.models.dims import batch_dim
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 CALIB_BATCH = 16
 EPS = 2 ** -12  # the observers' minimum scale, as torchao's x86 default config
@@ -56,12 +61,14 @@ SIGNED_ACTIVATIONS_SKIP = (
     "inductor's oneDNN int8 lowering are built for uint8 activations (signed ones are not "
     "verified to reach int8 kernels here). Use activation_dtype uint8")
 
-# torch.nn leaf modules whose calls X86InductorQuantizer finds by source partition
-# (conv, linear and their fused batch norm / activation / pooling neighbours).
-_LEAF_MODULES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm1d,
-                 torch.nn.BatchNorm2d, torch.nn.ReLU, torch.nn.ReLU6, torch.nn.Hardtanh,
-                 torch.nn.Hardswish, torch.nn.SiLU, torch.nn.GELU, torch.nn.LeakyReLU,
-                 torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.AdaptiveAvgPool2d)
+def _leaf_modules() -> tuple:
+    """torch.nn leaf modules whose calls X86InductorQuantizer finds by source partition
+    (conv, linear and their fused batch norm / activation / pooling neighbours)."""
+    import torch
+    nn = torch.nn
+    return (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6,
+            nn.Hardtanh, nn.Hardswish, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.MaxPool2d,
+            nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
 def restore_source_partitions(graph_module: torch.fx.GraphModule) -> int:
@@ -69,9 +76,10 @@ def restore_source_partitions(graph_module: torch.fx.GraphModule) -> int:
     partition per call of a torch.nn leaf module (a run of consecutive nodes under the same
     module), one per tensor add. Nodes that have it already are left alone. Returns how
     many nodes got it."""
+    import torch
     import operator
 
-    leaves = {f"{t.__module__}.{t.__qualname__}": t for t in _LEAF_MODULES}
+    leaves = {f"{t.__module__}.{t.__qualname__}": t for t in _leaf_modules()}
     adds = {torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor}
     restored, calls, previous = 0, 0, None
     for node in graph_module.graph.nodes:
@@ -102,6 +110,7 @@ def restore_source_partitions(graph_module: torch.fx.GraphModule) -> int:
 
 def _ptq_config(scheme):
     """X86InductorQuantizer config for post-training static int8 with min/max ranges."""
+    import torch
     from torchao.quantization.pt2e import MinMaxObserver, PerChannelMinMaxObserver
     from torchao.quantization.pt2e.quantizer import QuantizationConfig, QuantizationSpec
 
@@ -111,7 +120,7 @@ def _ptq_config(scheme):
         is_dynamic=False, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=EPS))
     # Weights are symmetric int8 per output channel whatever scheme.symmetric says (zero
     # point 0): what oneDNN's int8 conv / matmul take and what inductor's lowering matches.
-    from harness.build.reduce_range import weight_range
+    from harness.models.int8 import weight_range
     low, high = weight_range(scheme.reduce_range)
     weight = QuantizationSpec(
         dtype=torch.int8, quant_min=low, quant_max=high, qscheme=torch.per_channel_symmetric,
@@ -122,6 +131,7 @@ def _ptq_config(scheme):
 
 def _weighted_ops(graph_module: torch.fx.GraphModule) -> dict:
     """conv / linear nodes, and how many take a per-channel int8 weight."""
+    import torch
     conv = {torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default}
     linear = {torch.ops.aten.linear.default}
     dequant = torch.ops.quantized_decomposed.dequantize_per_channel.default
@@ -179,18 +189,21 @@ class TorchFormat(Format):
                     "CUDA torch runtime has no int8 path (use tensorrt for int8 on nvidia-gpu)")
         return None
 
-    def supports_model_step(self, step) -> str | None:
-        return QAT_SKIP if step.kind == "qat" else None
+    def supports_traits(self, traits: dict) -> str | None:
+        return QAT_SKIP if traits.get("qdq") else None
 
     def toolchain(self) -> dict:
+        import torch
         return {"torch": torch.__version__, "torchao": metadata.version("torchao")}
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+        import torch
         program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),),
                                       strict=False)
         torch.export.save(program, str(out))
 
     def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+        import torch
         reason = self.supports(step)
         if reason:
             raise ValueError(reason)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.formats import FORMATS
-from harness.methods import METHODS, precision_of
+from harness.methods import METHODS, precision_of, traits_of_steps
 
 
 def skip_reason(steps, fmt: str, device: str) -> str | None:
@@ -23,13 +23,10 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
     if format_steps and steps[-1] is not format_steps[0]:
         return "the format-level quantization step must be the last step of a chain"
     for step in steps:
-        reason = plugin.reduce_range_reason(step)
+        entry = METHODS[step.kind]
+        reason = (entry.check(step) or plugin.reduce_range_reason(step)
+                  or (plugin.supports(step) if entry.level == "format" else None))
         if reason:
             return reason
-        if METHODS[step.kind].level == "format":
-            reason = plugin.supports(step)
-        else:
-            reason = plugin.supports_model_step(step)
-        if reason:
-            return reason
-    return plugin.runs_on(device, precision_of(steps))
+    reason = plugin.supports_traits(traits_of_steps(steps))
+    return reason or plugin.runs_on(device, precision_of(steps))

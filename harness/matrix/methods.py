@@ -6,18 +6,21 @@ One pydantic model per method kind; `MethodSpec` tells them apart by `kind` (or 
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo,
                       field_validator, model_validator)
 
+from agents.devices import DEVICE_KINDS
+from harness.formats import FORMATS
+from harness.models import source_form_error
+
 # Names become parts of file names and cell ids: keep them boring.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-FormatName = Literal["torch", "onnx", "openvino", "tflite", "tensorrt"]
-DeviceKind = Literal["intel-cpu", "nvidia-gpu", "arm-edge"]
-SOURCE_RE = re.compile(
-    r"^(builtin:[a-z0-9_]+|torchvision:[a-z0-9_]+|module:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+# The allowed names come from the registries: adding a format or a device kind there is
+# all the schema needs.
+FormatName = Literal[tuple(FORMATS)]
+DeviceKind = Literal[tuple(DEVICE_KINDS)]
 
 
 class Strict(BaseModel):
@@ -113,8 +116,9 @@ class StudentSpec(Strict):
     @field_validator("source")
     @classmethod
     def _source_form(cls, value: str | None) -> str | None:
-        if value is not None and not SOURCE_RE.match(value):
-            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        error = source_form_error(value) if value is not None else None
+        if error:
+            raise ValueError(error)
         return value
 
     @model_validator(mode="after")
@@ -133,6 +137,24 @@ class DistillMethod(Strict):
     alpha: float = Field(default=0.7, ge=0, le=1)
     temperature: float = Field(default=4.0, gt=0, le=100)
     train: TrainSpec = TrainSpec(epochs=10, lr=2e-3)
+
+    def matrix_error(self, models) -> str | None:
+        """The part of "the student fits the teacher" that needs no model built:
+        torchvision classifiers take 3-channel images, so a torchvision student cannot learn
+        from a model whose inputs have another channel count. The rest (a builtin or module
+        student's input and output shapes) is checked when the student is built."""
+        source = self.student.source
+        if source is None or not source.startswith("torchvision:"):
+            return None
+        channels = {m.name: (m.input_shape[0] if m.input_shape else DATASET_CHANNELS.get(
+            m.dataset)) for m in models if m.dataset in DATASET_CHANNELS}
+        if not channels or any(c in (None, 3) for c in channels.values()):
+            return None  # some teacher may fit; the build checks each one
+        return (f"methods[{self.name!r}].student.source: {source!r} takes 3-channel images; "
+                f"the models it would distil ({', '.join(sorted(channels))}) take "
+                f"{', '.join(sorted({str(c) for c in channels.values()}))}-channel inputs "
+                f"(allowed: builtin:NAME or module:pkg.mod:factory students of the teacher's "
+                f"input shape, or student.width)")
 
 
 class NasSpace(Strict):
@@ -172,15 +194,18 @@ def _method_tag(value: object) -> str | None:
     return getattr(value, "kind", None)
 
 
+# Every method config: its `kind` (the key of its entry in harness.methods.METHODS) and
+# class. A new method adds its class here, and its entry there.
+STEP_CONFIGS = {"baseline": BaselineMethod, "quantize": QuantizeMethod, "cast": CastMethod,
+                "qat": QatMethod, "prune": PruneMethod, "distill": DistillMethod,
+                "nas": NasMethod}
+
 MethodSpec = Annotated[
-    Union[Annotated[BaselineMethod, Tag("baseline")], Annotated[QuantizeMethod, Tag("quantize")],
-          Annotated[CastMethod, Tag("cast")], Annotated[QatMethod, Tag("qat")],
-          Annotated[PruneMethod, Tag("prune")], Annotated[DistillMethod, Tag("distill")],
-          Annotated[NasMethod, Tag("nas")], Annotated[ChainMethod, Tag("chain")]],
+    Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in
+                (*STEP_CONFIGS.items(), ("chain", ChainMethod)))],
     Discriminator(_method_tag),
 ]
-StepSpec = (BaselineMethod | QuantizeMethod | CastMethod | QatMethod | PruneMethod
-            | DistillMethod | NasMethod)
-METHOD_TAGS = ("baseline", "quantize", "cast", "qat", "prune", "distill", "nas", "chain")
-# Methods that train: they need a dataset with a labelled train split.
-TRAINING_KINDS = ("qat", "distill", "nas")
+StepSpec = Union[tuple(STEP_CONFIGS.values())]
+METHOD_TAGS = (*STEP_CONFIGS, "chain")
+# Labelled datasets that fix the input's channel count (a torchvision student needs 3)
+DATASET_CHANNELS = {"digits": 1}

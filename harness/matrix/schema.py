@@ -9,15 +9,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from harness.data import DATASETS
+from harness.models import source_form_error
+
 from harness.matrix.methods import (  # noqa: F401 - re-exported: the schema's vocabulary
-    METHOD_TAGS, SOURCE_RE, TRAINING_KINDS, BaselineMethod, CalibrationSpec, CastMethod,
+    METHOD_TAGS, BaselineMethod, CalibrationSpec, CastMethod,
     ChainMethod, DeviceKind, DistillMethod, FormatName, MethodSpec, Name, NasMethod, NasSpace,
     PruneMethod, QatMethod, QuantizeMethod, SchemeSpec, StepSpec, Strict, StudentSpec,
     TrainSpec)
 
-KNOWN_FORMATS = ("torch", "onnx", "openvino", "tflite", "tensorrt")
-KNOWN_DEVICES = ("intel-cpu", "nvidia-gpu", "arm-edge")
-KNOWN_DATASETS = ("digits", "synthetic")
 MAX_CHAIN_DEPTH = 16       # chains naming chains naming chains ...
 MAX_CHAIN_STEPS = 64       # steps of one method once its nested chains are flattened
 MAX_CELLS = 10_000         # models x methods x formats x devices
@@ -30,13 +30,14 @@ class ModelSpec(Strict):
     weights: str | None = None
     input_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
         default=None, min_length=1, max_length=4)
-    dataset: Literal["digits", "synthetic"] = "synthetic"
+    dataset: Literal[tuple(DATASETS)] = "synthetic"
 
     @field_validator("source")
     @classmethod
     def _source_form(cls, value: str) -> str:
-        if not SOURCE_RE.match(value):
-            raise ValueError("must be builtin:NAME, torchvision:ARCH or module:pkg.mod:factory")
+        error = source_form_error(value)
+        if error:
+            raise ValueError(error)
         return value
 
     @model_validator(mode="after")
@@ -132,20 +133,26 @@ class Matrix(Strict):
             self.steps(method.name)  # raises on dangling references and cycles
         self._check_chains_and_training()
         for method in self.methods:
-            if isinstance(method, DistillMethod):
-                error = student_fit_error(method, self.models)
-                if error:
-                    raise ValueError(error)
+            # a config that can say from the matrix's models alone that it cannot work
+            check = getattr(method, "matrix_error", None)
+            error = check(self.models) if check else None
+            if error:
+                raise ValueError(error)
         return self
 
     def _check_chains_and_training(self) -> None:
+        from harness.methods import METHODS
+
         trainable = [m.name for m in self.models if m.dataset in LABELLED_DATASETS]
         for method in self.methods:
             steps = self.steps(method.name)
-            if isinstance(method, ChainMethod) and any(isinstance(s, NasMethod) for s in steps):
-                raise ValueError(f"methods[{method.name!r}].chain: a nas method expands into "
-                                 f"several variants and cannot be part of a chain "
-                                 f"(allowed: baseline, quantize, cast, qat, prune, distill)")
+            if isinstance(method, ChainMethod):
+                lone = next((s for s in steps if not METHODS[s.kind].chainable), None)
+                if lone is not None:
+                    raise ValueError(
+                        f"methods[{method.name!r}].chain: a {lone.kind} method expands into "
+                        f"several variants and cannot be part of a chain (allowed: "
+                        f"{', '.join(k for k, e in METHODS.items() if e.chainable)})")
             needs = next((s for s in steps if _needs_training(s)), None)
             if needs is not None and not trainable:
                 raise ValueError(
@@ -155,15 +162,15 @@ class Matrix(Strict):
                     f"{', '.join(sorted({m.dataset for m in self.models}))})")
 
     def cell_methods(self, method_name: str) -> list[str]:
-        """The method names cells carry: one per method, one per Pareto member for nas."""
-        spec = self.method(method_name)
-        if isinstance(spec, NasMethod):
-            return [f"{spec.name}-p{i}" for i in range(1, spec.pareto_size + 1)]
-        return [spec.name]
+        """The method names cells carry: one per method; NAME-p1 ... NAME-pK for a method
+        that expands into K variants (a search's Pareto members)."""
+        from harness.methods import METHODS
 
-    def base_method(self, cell_method: str) -> str:
-        nas = self._nas_member(cell_method)
-        return nas.name if nas is not None else cell_method
+        spec = self.method(method_name)
+        count = 1 if isinstance(spec, ChainMethod) else METHODS[spec.kind].variants(spec)
+        if count > 1:
+            return [f"{spec.name}-p{i}" for i in range(1, count + 1)]
+        return [spec.name]
 
     def method(self, name: str) -> MethodSpec:
         return next(m for m in self.methods if m.name == name)
@@ -174,17 +181,22 @@ class Matrix(Strict):
     def steps(self, method_name: str) -> list[StepSpec]:
         """Flatten a method (a chain may name other chains) into its ordered steps. A nas
         Pareto member (NAME-pK) is its search with `member` set."""
-        nas = self._nas_member(method_name)
-        if nas is not None:
-            return [nas]
+        member = self._member(method_name)
+        if member is not None:
+            return [member]
         return list(self._flatten(method_name, ())[0])
 
-    def _nas_member(self, cell_method: str) -> NasMethod | None:
+    def _member(self, cell_method: str):
+        """NAME-pK of a method that expands into several variants: its config with
+        `member` K, else None."""
+        from harness.methods import METHODS
+
         if any(m.name == cell_method for m in self.methods):
             return None
         base, _, member = cell_method.rpartition("-p")
         spec = next((m for m in self.methods if m.name == base), None)
-        if isinstance(spec, NasMethod) and member.isdigit() and 1 <= int(member) <= spec.pareto_size:
+        if (spec is not None and not isinstance(spec, ChainMethod) and member.isdigit()
+                and 1 <= int(member) <= METHODS[spec.kind].variants(spec)):
             return spec.model_copy(update={"member": int(member)})
         return None
 
@@ -228,33 +240,12 @@ class Matrix(Strict):
         return tuple(flat), depth
 
 
-LABELLED_DATASETS = ("digits",)
-DATASET_CHANNELS = {"digits": 1}  # datasets that fix the input shape: its channel count
-
-
-def student_fit_error(method: DistillMethod, models: list[ModelSpec]) -> str | None:
-    """The part of "the student fits the teacher" that needs no model built: torchvision
-    classifiers take 3-channel images, so a torchvision student cannot learn from a model
-    whose inputs have another channel count. The rest (a builtin or module student's input
-    and output shapes) is checked when the student is built (harness.methods.distill)."""
-    source = method.student.source
-    if source is None or not source.startswith("torchvision:"):
-        return None
-    channels = {m.name: (m.input_shape[0] if m.input_shape else DATASET_CHANNELS.get(m.dataset))
-                for m in models if m.dataset in LABELLED_DATASETS}
-    if not channels or any(c in (None, 3) for c in channels.values()):
-        return None  # some teacher may fit; the build checks each one
-    return (f"methods[{method.name!r}].student.source: {source!r} takes 3-channel images; "
-            f"the models it would distil ({_names(channels)}) take "
-            f"{_names({str(c) for c in channels.values()})}-channel inputs (allowed: "
-            f"builtin:NAME or module:pkg.mod:factory students of the teacher's input shape, "
-            f"or student.width)")
+from harness.data import LABELLED as LABELLED_DATASETS  # noqa: E402 - the registry's list
 
 
 def _needs_training(step) -> bool:
-    if step.kind in TRAINING_KINDS:
-        return True
-    return step.kind == "prune" and step.finetune is not None and step.finetune.epochs > 0
+    from harness.methods import METHODS
+    return METHODS[step.kind].trains(step)
 
 
 def training_skip_reason(steps, model: ModelSpec) -> str | None:

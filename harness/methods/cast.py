@@ -6,8 +6,8 @@ the input cast to the dtype and the output cast back to float32. Formats that re
 dtype in the graph (torch, ONNX fp16) export the wrapper as it is; formats whose runtime
 chooses the compute precision (OpenVINO's INFERENCE_PRECISION_HINT, LiteRT's fp16 weights)
 export `float32_twin()`, the same weights (each exactly representable in float32) in an
-fp32 graph, and set the precision their own way. Formats that cannot run a dtype say so at
-plan time (Format.supports_model_step)."""
+fp32 graph, and set the precision their own way. The wrapper carries the trait dtype
+(harness.models.traits); formats that cannot run a dtype say so at plan time."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from harness.methods.context import BuildContext, MethodOutput
+from harness.models.traits import with_traits
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 REPORT_SAMPLES = 64
@@ -40,11 +41,6 @@ class MixedPrecision(torch.nn.Module):
         return copy.deepcopy(self.inner).to(torch.float32).eval()
 
 
-def mixed_precision_dtype(module: torch.nn.Module) -> str | None:
-    """'fp16' / 'bf16' for a cast model, else None: the formats' hook."""
-    return module.dtype_name if isinstance(module, MixedPrecision) else None
-
-
 def _tensor_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size()
                for t in [*module.parameters(), *module.buffers()])
@@ -55,7 +51,7 @@ def apply_cast(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput
     dtype = DTYPES[step.dtype]
     source = module.eval()
     inner = copy.deepcopy(source).to(dtype).eval()
-    cast = MixedPrecision(inner, step.dtype).eval()
+    cast = with_traits(MixedPrecision(inner, step.dtype).eval(), dtype=step.dtype)
     floating = sum(t.is_floating_point() for t in [*source.parameters(), *source.buffers()])
     x = torch.from_numpy(np.ascontiguousarray(ctx.dataset.calib_x[:REPORT_SAMPLES]))
     with torch.inference_mode():

@@ -82,14 +82,8 @@ def _student(teacher: nn.Module, step, ctx: BuildContext,
 
 
 def _width_student(teacher: nn.Module, width: float, example: torch.Tensor) -> nn.Module:
-    """A copy of the teacher with `width` of its channels, freshly initialised: the digits CNN
-    is rebuilt at that width; any other model is pruned uniformly per layer (torch-pruning)."""
-    from harness.models.digits_cnn import DigitsCNN
-
-    if type(teacher) is DigitsCNN:
-        teacher_width = teacher.features[0].out_channels
-        return DigitsCNN(width=max(1, round(teacher_width * width)),
-                         classes=teacher.classifier.out_features)
+    """A copy of the teacher with `width` of its channels, freshly initialised: every
+    layer's channels cut uniformly with torch-pruning (the classifier keeps its classes)."""
     import torch_pruning as tp
 
     from harness.methods.prune import output_layers

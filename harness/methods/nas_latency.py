@@ -48,11 +48,11 @@ def _summary(result) -> dict:
 def write_inputs_pack(folder: Path, inputs: np.ndarray) -> Path:
     """The candidates' timing inputs as an eval pack without reference outputs."""
     from agents.evalpack import write_pack
-    from harness.data import as_specs
+    from agents.cell import specs_for
 
     path = folder / f"inputs-{hashlib.sha256(inputs.tobytes()).hexdigest()[:16]}.npz"
     if not path.is_file():
-        specs = as_specs(tuple(inputs.shape[1:]))
+        specs = specs_for(tuple(inputs.shape[1:]))
         write_pack(path, task="generic", inputs=list(specs), shapes=[{}],
                    test_inputs=[{specs[0].name: inputs}], references=None, labels=None,
                    samples=len(inputs))

@@ -233,6 +233,8 @@ def _prune_unstructured(model, step, ctx, data: _Data) -> tuple[nn.Module, dict]
         history.append(entry)
     for layer in layers:
         prune.remove(layer, "weight")  # zeros become part of the plain weight tensor
+    from harness.models.traits import with_traits
+    with_traits(model, sparsity=round(weight_sparsity(model), 6))
     return model.eval(), {
         "weight_sparsity": round(weight_sparsity(model), 6), "history": history,
         "note": "same parameter count and no speedup on a dense runtime; the gain is the "

@@ -11,11 +11,11 @@
 3. `convert_pt2e`: a graph of quantize / dequantize ops (quantized_decomposed) around float
    conv / linear, with int8 weights. `torch.onnx.export(dynamo=True)` turns these into
    QuantizeLinear / DequantizeLinear, which ONNX Runtime fuses into QLinearConv (int8
-   kernels) and OpenVINO reads as FakeQuantize (u8 convolutions): see the formats'
-   `qat_scheme` hooks.
+   kernels) and OpenVINO reads as FakeQuantize (u8 convolutions). The converted graph carries
+   the trait qdq (harness.models.traits) with its scheme: what the formats read.
 
 Only min/max ranges are realised (the observers are moving-average min/max): entropy and
-percentile calibration are skipped at plan time with `calibration_skip_reason`."""
+percentile calibration are refused at plan time (`check`, in the method registry)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,12 @@ import torch
 
 from harness.methods.context import BuildContext, MethodError, MethodOutput
 
-QAT_ATTR = "_harness_qat"   # set on the converted graph: what the formats look for
 CALIB_BATCH = 16
 EPS = 2 ** -12
 
 
-def qat_scheme(module: torch.nn.Module) -> dict | None:
-    """The scheme of a QAT-converted model (the formats' hook), else None."""
-    return getattr(module, QAT_ATTR, None)
-
-
-def calibration_skip_reason(step) -> str | None:
+def check(step) -> str | None:
+    """What QAT cannot realise whatever the format (the registry's plan-time check)."""
     if step.calibration.method != "minmax":
         return (f"qat: calibration method '{step.calibration.method}' is not realised: the "
                 f"QAT observers are moving-average min/max; use method minmax")
@@ -83,7 +78,7 @@ def quantization_config(scheme):
     # int8 conv / matmul kernels of ONNX Runtime and OpenVINO take.
     weight_observer = (MovingAveragePerChannelMinMaxObserver if scheme.per_channel
                        else MovingAverageMinMaxObserver)
-    from harness.build.reduce_range import weight_range
+    from harness.models.int8 import weight_range
     low, high = weight_range(scheme.reduce_range)  # 7 bits where int8 kernels saturate
     weight = QuantizationSpec(
         dtype=torch.int8, quant_min=low, quant_max=high,
@@ -120,10 +115,11 @@ def apply_qat(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
-    from harness.formats.base import batch_dim
     from harness.methods.training import top1, torch_threads, train, train_split
+    from harness.models.dims import batch_dim
+    from harness.models.traits import with_traits
 
-    reason = calibration_skip_reason(step)
+    reason = check(step)
     if reason:
         raise MethodError(reason)
     (train_x, train_y), (val_x, val_y) = train_split(ctx.dataset, validation=True)
@@ -153,7 +149,7 @@ def apply_qat(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput:
         raise MethodError("qat: the converted model has no quantize/dequantize ops "
                           "(the quantizer annotated nothing in this model)")
     scheme = _scheme_report(step.scheme)
-    setattr(converted, QAT_ATTR, scheme)
+    with_traits(converted, qdq=scheme)
     return MethodOutput(converted, {
         "quantizer": "torchao PT2E QAT (prepare_qat_pt2e / convert_pt2e, "
                      "X86InductorQuantizer annotations)",

@@ -20,6 +20,20 @@ def source_module(source: str) -> str | None:
     return SOURCES.get(source.partition(":")[0])
 
 
+def source_form_error(source: str) -> str | None:
+    """Why `source` is not of a registered form (its scheme's REF pattern), or None."""
+    import re
+
+    scheme, sep, ref = source.partition(":")
+    forms = ", ".join(importlib.import_module(m).FORM for m in SOURCES.values())
+    if not sep or scheme not in SOURCES:
+        return f"must be one of {forms}"
+    plugin = importlib.import_module(SOURCES[scheme])
+    if not re.fullmatch(plugin.REF, ref):
+        return f"must be {plugin.FORM}"
+    return None
+
+
 def _plugin(source: str):
     scheme, _, ref = source.partition(":")
     if scheme not in SOURCES:

@@ -26,8 +26,8 @@ class LoadedModel:
 
     def __post_init__(self):
         if not self.inputs:
-            from harness.data import as_specs
-            self.inputs = as_specs(self.input_shape)
+            from agents.cell import specs_for
+            self.inputs = specs_for(self.input_shape)
 
 
 @dataclass(frozen=True)

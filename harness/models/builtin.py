@@ -12,6 +12,9 @@ from harness.models.base import SourceProblem, weights_file_problem
 BUILTINS = {"digits_cnn": ("harness.models.digits_cnn", "digits")}
 
 
+FORM = "builtin:NAME"
+REF = "[a-z0-9_]+"  # what may follow the scheme
+
 def check(name: str, spec, base_dir: Path) -> SourceProblem | None:
     if name not in BUILTINS:
         return SourceProblem("source", f"unknown builtin model {name!r}",

@@ -15,6 +15,9 @@ ALLOWED = "module:pkg.mod:factory, a module importable from the matrix's folder 
           "environment) with a callable that takes no arguments and returns a torch.nn.Module"
 
 
+FORM = "module:pkg.mod:factory"
+REF = r"[A-Za-z_][\w.]*:[A-Za-z_]\w*"  # what may follow the scheme
+
 def _import(module_name: str, base_dir: Path):
     folder = str(base_dir)
     added = folder not in sys.path

@@ -5,29 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.evalpack import take
+from agents.evalpack import samples_in, take
 
 
 def sample_inputs(specs, arrays: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
     return {s.name: np.ascontiguousarray(take(arrays[s.name], s, [i])) for s in specs}
 
 
-def samples_of(specs, arrays: dict[str, np.ndarray]) -> int:
-    for spec in specs:
-        if spec.batch_axis is not None:
-            return int(arrays[spec.name].shape[spec.batch_axis])
-    return 1
-
-
 def reference_outputs(loaded, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
     """[output K of every sample] for a torch module source."""
     import torch
 
-    from agents.runtimes.torch_rt import as_arrays
+    from agents.runtimes.torch_io import as_arrays
 
     per_sample = []
     with torch.no_grad():
-        for i in range(samples_of(loaded.inputs, arrays)):
+        for i in range(samples_in(loaded.inputs, arrays)):
             inputs = sample_inputs(loaded.inputs, arrays, i)
             out = loaded.module(*[torch.from_numpy(a) for a in inputs.values()])
             per_sample.append(as_arrays(out))

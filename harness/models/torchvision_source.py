@@ -15,6 +15,9 @@ INIT_SEED = 0
 EXAMPLES = "for example: resnet18, mobilenet_v3_small, efficientnet_b0"
 
 
+FORM = "torchvision:ARCH"
+REF = "[a-z0-9_]+"  # what may follow the scheme
+
 def _cache_folder() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 

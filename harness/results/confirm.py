@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from harness.results.compare import Key
+Key = tuple  # (model, method, format, device, batch_size), as harness.results.compare
 
 # One warm-up per artifact, then `blocks` blocks of BLOCK_S each per artifact.
 CONFIRM_MEASURE = {"warmup_s": 1.0, "accuracy": False, "timeout_s": 600.0}

@@ -15,10 +15,9 @@ import duckdb
 
 from harness.results import plots
 from harness.errors import InputError
-from harness.results.summary import ACCURACY_BUDGET_POINTS, best_rows
+from harness.results.summary import ACCURACY_BUDGET_POINTS, baseline_methods, best_rows
 
 PROBLEM_STATUSES = ("failed", "timeout", "unavailable")
-BASELINE_CONFIG = [{"kind": "baseline"}]
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1320px;
@@ -57,14 +56,6 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> dict:
         raise InputError(f"unknown run {wanted!r}", field="RUN_ID",
                          allowed="a run id of this database; recent: " + ", ".join(recent))
     return rows[0]
-
-
-def baseline_methods(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
-    """Method names (as the run's matrix named them) whose variant is the plain baseline.
-    Read from cells, not variants.method: a cached variant keeps the first name it got."""
-    rows = con.execute("SELECT DISTINCT c.method, v.method_config FROM cells c JOIN variants v "
-                       "USING (variant_id) WHERE c.run_id = ? ORDER BY 1", [run_id]).fetchall()
-    return [m for m, config in rows if config and json.loads(config) == BASELINE_CONFIG]
 
 
 def _gather(con: duckdb.DuckDBPyConnection, run: dict) -> dict:

@@ -43,8 +43,15 @@ def best_rows(con: duckdb.DuckDBPyConnection, run_id: str, baselines: list[str],
                                   "budget": budget}).fetchall()
 
 
-def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, baselines: list[str],
-                  console: Console) -> None:
+def baseline_methods(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """Method names (as the run's matrix named them) whose variant is the plain fp32
+    source: the results view's is_baseline, the one definition of a baseline."""
+    return [m for (m,) in con.execute("SELECT DISTINCT method FROM results WHERE run_id = ? "
+                                      "AND is_baseline ORDER BY 1", [run_id]).fetchall()]
+
+
+def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, console: Console) -> None:
+    baselines = baseline_methods(con, run_id)
     table = Table(title=f"Best variant per model and device (accuracy drop <= "
                         f"{ACCURACY_BUDGET_POINTS:g} point), run {run_id}")
     for col in ("model", "device", "method", "format", "precision", "batch", "p50 ms",

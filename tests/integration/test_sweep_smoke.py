@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import MATRIX_DIR, run_cli
+from tests.conftest import run_cli
 from tests.integration.conftest import SMOKE, query
 
 pytestmark = pytest.mark.integration

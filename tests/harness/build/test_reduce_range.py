@@ -10,7 +10,7 @@ import pytest
 from agents import devices
 from harness.build.reduce_range import resolve
 from harness.cluster.connection import _saturating_kinds
-from harness.cluster.node import label
+from harness.cluster.connection import label
 from harness.formats import FORMATS
 from harness.matrix.compat import skip_reason
 from harness.matrix.schema import QatMethod, QuantizeMethod

@@ -74,7 +74,7 @@ def test_flatten_views_become_batch_agnostic():
     """litert-torch cannot lower view(x, [batch, n]) with a symbolic batch; -1 it can."""
     import torch
 
-    from harness.formats.base import batch_dim
+    from harness.models.dims import batch_dim
     from harness.formats.tflite_format import batch_agnostic_views
 
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(),

@@ -63,7 +63,7 @@ class _SharedRelu(torch.nn.Module):
 def test_restored_partitions_split_the_calls_of_a_shared_module(tmp_path):
     from torch.fx.passes.utils.source_matcher_utils import get_source_partitions
 
-    from harness.formats.base import batch_dim
+    from harness.models.dims import batch_dim
     from harness.formats.torch_format import restore_source_partitions
 
     x = torch.randn(2, 3, 8, 8)

@@ -11,7 +11,8 @@ import torch
 from agents.runtimes import open_session
 from harness.build.variant import VariantRequest, build_variant
 from harness.matrix.compat import skip_reason
-from harness.methods.qat import apply_qat, qat_scheme
+from harness.methods.qat import apply_qat
+from harness.models.traits import traits_of
 from harness.models import weights_digest
 from harness.matrix.schema import CalibrationSpec, ModelSpec, QatMethod, SchemeSpec, TrainSpec
 
@@ -54,7 +55,7 @@ def test_qat_trains_fake_quant_and_exports_qdq_onnx_that_ort_runs(digits_model, 
                                           "per_channel": False}
     assert r["val_top1_qat_fake_quant"] >= r["val_top1_fp32"] - 0.05
     assert r["quantize_dequantize_ops"] > 0
-    assert qat_scheme(out.module) == r["scheme"]
+    assert traits_of(out.module).qdq == r["scheme"]  # what the formats read
 
     x = digits_ctx.dataset.test_x
     path = tmp_path / "qat.onnx"

@@ -7,7 +7,8 @@ import pytest
 
 from harness.results import plots
 from harness.errors import InputError
-from harness.results.report import baseline_methods, load_run, write_report
+from harness.results.report import load_run, write_report
+from harness.results.summary import baseline_methods
 from harness.matrix.expand import Cell
 from harness.results.store import Store
 
