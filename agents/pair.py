@@ -23,13 +23,16 @@ from agents.worker import normal_priority, open_for, run_and_report, verified
 
 
 def _open(cell: CellPayload, batch_size: int):
-    """The timed call for one side: the first shape of its eval pack at `batch_size`."""
+    """The timed call for one side at `batch_size`."""
     from agents.evalpack import EvalPack
 
     artifact = verified(cell.artifact, "artifact")
     pack = EvalPack(verified(cell.eval_pack, "eval pack"))
     session = open_for(cell, artifact)
-    return session.timed_call(pack.batch(0, batch_size)), session.runtime_clock
+    # the shape of the finding (measure["shape"], e.g. "seq=128"); the first otherwise
+    labels = [pack.shape_label(j) for j in range(len(pack.shapes))]
+    j = labels.index(cell.measure["shape"]) if cell.measure.get("shape") in labels else 0
+    return session.timed_call(pack.batch(j, batch_size)), session.runtime_clock
 
 
 def measure_pair(payload: dict) -> dict:

@@ -175,6 +175,7 @@ class ModelOptimizer:
         spec = ModelSpec.model_construct(name=self.source.name,
                                          source=self.source.info.get("source", "python"),
                                          weights=None, input_shape=list(self.source.input_shape),
+                                         inputs=None, task=self.source.task,
                                          dataset=dataset.name)
         request = VariantRequest(model=spec, method=step.name, steps=(step,), format=fmt,
                                  base_dir=str(Path.cwd()), cache_dir=str(self.cache_dir))

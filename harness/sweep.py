@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import harness
+from harness.tasks import quality_columns
 from harness.cluster.coordinator import Callbacks, CellOutcome, Coordinator
 from harness.errors import InputError
 from harness.matrix.expand import expand
@@ -107,10 +108,15 @@ class _Recorder:
         if result is not None and result.device:
             dev_id = device_id(result.device)
             self.store.write_device(dev_id, result.device, result.runtime)
-        pack = (outcome.variant or {}).get("eval_pack", {})
+        variant = outcome.variant or {}
+        pack = variant.get("eval_pack", {})
         for row in result.measurements if result is not None and outcome.status == "ok" else []:
             rows.append(row | {"accuracy_dataset": pack.get("dataset"),
-                               "reference_top1": pack.get("reference_top1")})
+                               "reference_top1": pack.get("reference_top1")}
+                        | quality_columns(variant.get("task") or "classification",
+                                          row.get("metrics") or {}, bool(pack.get("labelled")),
+                                          row.get("precision") or variant.get("precision"),
+                                          pack.get("reference_top1")))
         variant = outcome.variant or {}
         self.store.write_cell(self.run_id, outcome.cell, status=outcome.status,
                               error=outcome.error, variant_id=variant.get("variant_id"),

@@ -41,3 +41,11 @@ def manifest_payload(manifest: dict, measure: dict, device: str = "intel-cpu") -
     return CellPayload.from_manifest(
         f"{manifest['model']}/{manifest['method']}/{manifest['format']}/{device}", device,
         manifest, measure)
+
+
+def single_input_spec(shape=(1, 32, 32), name: str = "input"):
+    """The ExportSpec of a one-float-input model (the digits CNN's by default)."""
+    from harness.formats.export_spec import ExportSpec
+
+    spec = InputSpec(name, "float32", (BATCH_AXIS, *shape))
+    return ExportSpec(inputs=(spec,), profile={"batch": (1, 8, 8)})

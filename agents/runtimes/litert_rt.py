@@ -98,6 +98,10 @@ class LiteRtSession(Session):
             self._resize(arrays)
         for detail, quant, array in zip(self._inputs, self._in_quant, arrays):
             if quant is None:
+                want = detail["dtype"]
+                if array.dtype != want and array.dtype.kind in "iu":
+                    # the converter stores int64 inputs (token ids) as int32
+                    array = array.astype(want)
                 self._set(detail["index"], array)
             else:
                 scale, zero_point, dtype, lo, hi = quant

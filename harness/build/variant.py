@@ -39,6 +39,11 @@ class VariantRequest:
     cache_dir: str
     # measures NAS candidates on a device agent (harness.methods.nas); None: on this host
     latency_service: object | None = None
+    # the values of the model's named axes the matrix sweeps ([{}]: none) and its batch
+    # sizes: the eval pack has test inputs per shape; formats that build for a range of
+    # shapes (TensorRT's optimization profiles) take their bounds from these
+    shapes: tuple = ({},)
+    batch_sizes: tuple = (1,)
 
 
 def artifact_modules(request: VariantRequest) -> list[str]:
@@ -57,16 +62,33 @@ def artifact_modules(request: VariantRequest) -> list[str]:
     return sorted(set(modules))
 
 
+def profile(request: VariantRequest) -> dict:
+    """(min, opt, max) of each named axis over what the matrix measures: the batch from 1
+    to the largest batch size, other axes over their swept values (opt: the largest)."""
+    ranges = {"batch": (1, max(request.batch_sizes), max(request.batch_sizes))}
+    for axis in {a for shape in request.shapes for a in shape}:
+        values = [shape[axis] for shape in request.shapes if axis in shape]
+        ranges[axis] = (min(values), max(values), max(values))
+    return ranges
+
+
 def variant_key(request: VariantRequest, weights_digest: str, toolchain: dict,
-                format_options: dict, source_code: str | None = None) -> str:
+                format_options: dict, source_code: str | None = None,
+                data_digest: str | None = None, inputs: tuple = ()) -> str:
     """`source_code`: a digest of the user's own model code (a module: factory's file),
-    which the weights digest cannot see (same weights, another forward())."""
+    which the weights digest cannot see (same weights, another forward()). `data_digest`:
+    of the calibration data (a user's npz or image folder can change under the same
+    name). The shape profile is part of the key only for formats that build for it."""
+    from harness.formats import FORMATS
+
+    plugin = FORMATS[request.format]
     return content_key({
-        "model": {"source": request.model.source, "weights_digest": weights_digest,
-                  "source_code": source_code, "input_shape": request.model.input_shape,
-                  "dataset": request.model.dataset},
+        "model": request.model.model_dump(mode="json", exclude={"name"})
+        | {"weights_digest": weights_digest, "source_code": source_code,
+           "inputs": [s.to_json() for s in inputs], "data": data_digest},
         "steps": [step_config(s) for s in request.steps],
-        "format": {"name": request.format, "options": format_options},
+        "format": {"name": request.format, "options": format_options,
+                   "profile": profile(request) if plugin.uses_profile else None},
         "toolchain": toolchain,
         "code": code_digest(artifact_modules(request)),
         "layout": BUILD_LAYOUT_VERSION,
@@ -110,26 +132,43 @@ def build_variant(request: VariantRequest) -> dict:
     from harness.models import load_model
 
     loaded = load_model(request.model, Path(request.base_dir), Path(request.cache_dir))
-    dataset = load_dataset(request.model.dataset, loaded.inputs)
+    dataset = load_dataset(request.model.dataset, loaded.inputs, Path(request.base_dir))
     return build_loaded(request, loaded, dataset)
+
+
+def _data_digest(dataset) -> str:
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(dataset.name.encode())
+    for arrays in (dataset.calib, dataset.train or {}):
+        for name in sorted(arrays):
+            h.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
+    if dataset.train_y is not None:
+        h.update(np.ascontiguousarray(dataset.train_y).tobytes())
+    return h.hexdigest()[:20]
 
 
 def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
     the sweep's build node and the Python API (harness.api) both come through here."""
+    from harness.formats.export_spec import ExportSpec
+    from harness.build.parity import check_parity
     from harness.formats import FORMATS
     from harness.methods import METHODS, precision_of
     from harness.methods.context import BuildContext
-    from harness.methods.model_stats import compressed_size, model_stats
-    from harness.build.parity import check_parity
+    from harness.methods.model_stats import compressed_size, file_stats, model_stats
+    from harness.models.dims import example_tensors
 
     torch.set_num_threads(BUILD_THREADS)
     cache = Path(request.cache_dir)
     plugin = FORMATS[request.format]
     request = _resolved_here(request, plugin)
-    pack_path, pack = eval_pack(loaded, dataset, cache)
+    shapes = [dict(s) for s in request.shapes] if request.shapes != ({},) else [dataset.shape]
+    pack_path, pack = eval_pack(loaded, dataset, cache, loaded.task, shapes)
     key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options,
-                      loaded.info.get("module_sha256"))
+                      loaded.info.get("module_sha256"), _data_digest(dataset), loaded.inputs)
     folder = cache / "variants" / key
     hit = _cached(folder)
     if hit is not None:
@@ -142,25 +181,31 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
                       "eval_pack": pack}
 
     started = time.perf_counter()
-    module, method_report = derived_model(loaded, request.steps, BuildContext(
-        dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
-        model_name=request.model.name, threads=BUILD_THREADS, base_dir=Path(request.base_dir),
-        latency_service=request.latency_service))
+    export = ExportSpec(inputs=tuple(loaded.inputs), profile=profile(request))
     format_steps = [s for s in request.steps if METHODS[s.kind].level == "format"]
     precision = precision_of(request.steps)
+    first = dataset.at(shapes[0])
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=folder.parent))
     try:
         exported = work / f"exported{plugin.extension}"
-        # Batch 2: an example of batch 1 would let the exporters specialise the batch dim.
-        example = torch.from_numpy(dataset.test_x[:2])
-        stats = model_stats(module.eval(), example[:1])
-        plugin.export(module.eval(), example, exported)
+        if loaded.file is not None:  # an ONNX file: no model-level steps (the plan says so)
+            module, method_report = None, {}
+            stats = file_stats(Path(loaded.file))
+            plugin.convert_file(Path(loaded.file), exported, export)
+        else:
+            module, method_report = derived_model(loaded, request.steps, BuildContext(
+                dataset=dataset, cache_dir=cache, input_shape=tuple(loaded.input_shape),
+                model_name=request.model.name, threads=BUILD_THREADS,
+                base_dir=Path(request.base_dir), latency_service=request.latency_service))
+            example = example_tensors(loaded.inputs, first.test)
+            stats = model_stats(module.eval(), tuple(t[:1] for t in example))
+            plugin.export(module.eval(), example, exported, export)
         details: dict = {}
         artifact = exported
         for step in format_steps:
             artifact = work / f"quantized{plugin.extension}"
-            details = plugin.quantize(step, exported, artifact, dataset.calib_x)
+            details = plugin.quantize(step, exported, artifact, first.calib, export)
         final = work / f"model{plugin.extension}"
         companions = list(plugin.companions)
         for src, dst in zip(artifact_files(artifact, companions), artifact_files(final,
@@ -178,6 +223,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
             "variant_id": key, "model": request.model.name, "method": request.method,
             "method_config": [step_config(s) for s in request.steps],
             "format": request.format, "precision": precision, "runtime": plugin.runtime,
+            "task": loaded.task, "inputs": [s.to_json() for s in loaded.inputs],
             "artifact_path": str(folder / final.name), "companions": companions,
             "sha256": artifact_digest(final, companions),
             "size_bytes": artifact_size(final, companions), "build_seconds": build_seconds,
@@ -188,6 +234,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
             "toolchain": plugin.toolchain() | {"format_options": plugin.options,
                                                "quantizer": details},
             "source": {"weights_digest": loaded.weights_digest, **loaded.info},
+            "data": {"name": dataset.name, "split": dataset.split},
             "code_modules": code_modules(artifact_modules(request)),
         }
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -108,7 +108,9 @@ class Coordinator:
             request = VariantRequest(model=matrix.model(model), method=method,
                                      steps=steps, format=fmt,
                                      base_dir=str(self.plan.loaded.base_dir),
-                                     cache_dir=self.cache_dir)
+                                     cache_dir=self.cache_dir,
+                                     shapes=tuple(self.plan.loaded.shapes(model)),
+                                     batch_sizes=tuple(matrix.measure.batch_sizes))
             yield request, group
 
     @staticmethod

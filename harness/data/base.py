@@ -29,6 +29,7 @@ class Dataset:
     # shape -> (calib, test) at that shape of the named axes (None: fixed shapes only)
     reshape: Callable[[dict], tuple[dict, dict]] | None = field(default=None, compare=False)
     shape: dict = field(default_factory=dict)  # the named axes' values of the arrays here
+    split: dict = field(default_factory=dict)  # how the splits were made (recorded)
 
     @property
     def labelled(self) -> bool:

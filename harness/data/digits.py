@@ -24,16 +24,27 @@ def _upscale(images: np.ndarray) -> np.ndarray:
     return ((x - 0.5) / 0.5).numpy().astype(np.float32)  # centred on zero
 
 
-def load(inputs=()) -> Dataset:
+def check(setting, inputs, base_dir) -> str | None:
+    if inputs and (len(inputs) != 1 or inputs[0].dtype != "float32"
+                   or tuple(inputs[0].dims) != ("batch", *INPUT_SHAPE)):
+        return (f"dataset 'digits' feeds one float32 input of shape [batch, "
+                f"{', '.join(map(str, INPUT_SHAPE))}]; the model has "
+                f"{[(s.name, s.dtype, list(s.dims)) for s in inputs]}")
+    return None
+
+
+def labelled(setting, base_dir) -> bool:
+    return True
+
+
+def load(setting="digits", inputs=(), base_dir=None) -> Dataset:
     from sklearn.datasets import load_digits
 
     from agents.cell import BATCH_AXIS, InputSpec
 
-    if inputs and (len(inputs) != 1 or inputs[0].dtype != "float32"
-                   or tuple(inputs[0].dims[1:]) != INPUT_SHAPE):
-        raise ValueError(f"dataset 'digits' feeds one float32 input of shape [batch, "
-                         f"{', '.join(map(str, INPUT_SHAPE))}]; the model has "
-                         f"{[(s.name, s.dtype, list(s.dims)) for s in inputs]}")
+    problem = check(setting, inputs, base_dir)
+    if problem:
+        raise ValueError(problem)
     name = inputs[0].name if inputs else "input"
     spec = InputSpec(name, "float32", (BATCH_AXIS, *INPUT_SHAPE))
     bunch = load_digits()

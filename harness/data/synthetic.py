@@ -44,10 +44,19 @@ def _default_shape(inputs) -> dict:
     return {axis: DEFAULT_AXIS for s in inputs for axis in s.axes}
 
 
-def load(inputs) -> Dataset:
-    if not inputs:
-        raise ValueError("the synthetic dataset needs the model's inputs (input_shape or "
-                         "inputs)")
+def check(setting, inputs, base_dir) -> str | None:
+    return None if inputs else ("the synthetic dataset needs the model's inputs "
+                                "(input_shape or inputs)")
+
+
+def labelled(setting, base_dir) -> bool:
+    return False
+
+
+def load(setting, inputs, base_dir=None) -> Dataset:
+    problem = check(setting, inputs, base_dir)
+    if problem:
+        raise ValueError(problem)
     inputs = tuple(inputs)
 
     def reshape(shape: dict) -> tuple[dict, dict]:
@@ -63,4 +72,4 @@ def load(inputs) -> Dataset:
 
 def load_synthetic_dataset(input_shape: tuple[int, ...]) -> Dataset:
     from agents.cell import specs_for
-    return load(specs_for(input_shape))
+    return load("synthetic", specs_for(input_shape))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
@@ -25,6 +24,10 @@ class Format:
     # Its runtime's int8 kernels can saturate on x86 CPUs without VNNI, and its toolchain
     # can quantize weights to 7 bits to avoid it (scheme.reduce_range).
     int8_saturation: ClassVar[bool] = False
+    # It can start from an ONNX file (an onnx: source) instead of a torch module.
+    from_onnx: ClassVar[bool] = False
+    # It builds for the range of shapes the matrix measures (part of the variant key).
+    uses_profile: ClassVar[bool] = False
 
     def unavailable(self) -> str | None:
         """Why this format cannot be built from this installation at all, or None."""
@@ -43,6 +46,14 @@ class Format:
                     f"weight option (use reduce_range: auto or false)")
         return None
 
+    def supports_model(self, facts) -> str | None:
+        """None if this format builds from such a model (harness.models.ModelFacts: a torch
+        module or a model file, its inputs and named dynamic axes), else the reason."""
+        if facts.kind != "module" and not self.from_onnx:
+            return (f"format '{self.name}' exports from a torch module; this model is a "
+                    f"model file (formats that start from ONNX: onnx, openvino, tensorrt)")
+        return None
+
     def supports_traits(self, traits: dict) -> str | None:
         """None if this format exports a model with these traits (harness.models.traits:
         dtype, qdq, sparsity), else the reason it cannot (e.g. a dtype its runtime has no
@@ -55,10 +66,18 @@ class Format:
         not (e.g. an int8 program lowered to x86 kernels on a GPU agent)."""
         return None
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
+        """Write the artifact of a torch module; `example` holds positional example inputs,
+        `spec` (harness.formats.export_spec) the named inputs and the shape profile."""
         raise NotImplementedError
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def convert_file(self, src: Path, out: Path, spec) -> None:
+        """Write the artifact of an ONNX file (formats with from_onnx)."""
+        raise NotImplementedError
+
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
+        """Apply the format's own quantizer to the exported artifact, calibrating on
+        `calib` (named arrays in the model's layout); returns what it did."""
         raise NotImplementedError
 
     def toolchain(self) -> dict:

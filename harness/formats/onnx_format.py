@@ -22,22 +22,43 @@ from pathlib import Path
 import numpy as np
 
 from harness.formats.base import Format
-from harness.models.dims import batch_dim
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
 OPSET = 18
-INPUT_NAME = "input"
 CALIB_BATCH = 16
 
 
-class _CalibrationReader:
-    """ORT's CalibrationDataReader protocol over a numpy array."""
+def calibration_batches(calib: dict[str, np.ndarray], inputs, samples: int,
+                        batch: int = CALIB_BATCH) -> list[dict[str, np.ndarray]]:
+    """The first `samples` calibration samples as batches of named inputs (an input without
+    a batch axis is fed as it is in every batch)."""
+    from agents.evalpack import samples_in
 
-    def __init__(self, x: np.ndarray):
-        self._batches = iter([{INPUT_NAME: x[i:i + CALIB_BATCH]} for i in range(0, len(x),
-                                                                                  CALIB_BATCH)])
+    total = min(samples, samples_in(inputs, calib))
+    batches = []
+    for start in range(0, total, batch):
+        index = np.arange(start, min(start + batch, total))
+        batches.append({s.name: np.ascontiguousarray(
+            calib[s.name] if s.batch_axis is None
+            else np.take(calib[s.name], index, axis=s.batch_axis)) for s in inputs})
+    return batches
+
+
+def count_samples(batches: list[dict], inputs) -> int:
+    """Samples in calibration batches (along the first batched input's batch axis)."""
+    batched = next((s for s in inputs if s.batch_axis is not None), None)
+    if batched is None:
+        return len(batches)
+    return sum(int(b[batched.name].shape[batched.batch_axis]) for b in batches)
+
+
+class _CalibrationReader:
+    """ORT's CalibrationDataReader protocol over batches of named inputs."""
+
+    def __init__(self, batches: list[dict]):
+        self._batches = iter(batches)
 
     def get_next(self):
         return next(self._batches, None)
@@ -55,6 +76,12 @@ QAT_SYMMETRIC_SKIP = (
 # (README, "What each format realises", has the figures measured for the digits CNN.)
 
 
+def _real_inputs(proto) -> list:
+    """Graph inputs that are not initializers (older exporters list both)."""
+    weights = {init.name for init in proto.graph.initializer}
+    return [i for i in proto.graph.input if i.name not in weights]
+
+
 def count_ops(path: Path, op_type: str) -> int:
     import onnx
     return sum(n.op_type == op_type for n in onnx.load(str(path)).graph.node)
@@ -65,8 +92,9 @@ class OnnxFormat(Format):
     runtime = "onnxruntime"
     devices = ("intel-cpu", "arm-edge")
     extension = ".onnx"
-    options = {"opset": OPSET, "dynamic_batch": True, "external_data": False}
+    options = {"opset": OPSET, "dynamic_axes": "named", "external_data": False}
     int8_saturation = True  # MLAS's U8S8 kernels without VNNI; quantizers' reduce_range
+    from_onnx = True
 
     def supports(self, step) -> str | None:
         if step.kind == "quantize" and step.mode in ("dynamic", "static"):
@@ -88,19 +116,43 @@ class OnnxFormat(Format):
         return {"torch": torch.__version__, "onnx": onnx.__version__,
                 "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
-        import torch
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
+        """torch's dynamo exporter with every named dim dynamic; the graph's dims then
+        carry the inputs' axis names (batch, seq, ...)."""
         import onnx
+        import torch
+
+        from harness.models.dims import dynamic_shapes, name_onnx_dims
 
         # The dynamo exporter logs a lot at INFO/WARNING; the checker below is what matters.
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        torch.onnx.export(model, (example,), str(out), dynamo=True, opset_version=OPSET,
-                          external_data=False, input_names=[INPUT_NAME], output_names=["logits"],
-                          dynamic_shapes=(batch_dim(),), verbose=False)
+        torch.onnx.export(model, tuple(example), str(out), dynamo=True, opset_version=OPSET,
+                          external_data=False, input_names=spec.names,
+                          dynamic_shapes=dynamic_shapes(spec.inputs, model), verbose=False)
         proto = onnx.load(str(out))
+        name_onnx_dims(proto, spec.inputs)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(onnx.shape_inference.infer_shapes(proto), str(out))
         self._check_qat(model, out)
+
+    def convert_file(self, src: Path, out: Path, spec) -> None:
+        """An existing ONNX file as one checked file: its external data inlined, its dynamic
+        dims named (or pinned) as the matrix declares them."""
+        import onnx
+
+        proto = onnx.load(str(src))  # external data files are read in
+        for graph_input, input_spec in zip(_real_inputs(proto), spec.inputs):
+            for dim, want in zip(graph_input.type.tensor_type.shape.dim, input_spec.dims):
+                if isinstance(want, str):
+                    dim.dim_param = want
+                elif not (dim.HasField("dim_value") and dim.dim_value == want):
+                    dim.dim_value = want
+        onnx.checker.check_model(proto)
+        proto = onnx.shape_inference.infer_shapes(proto)
+        if proto.ByteSize() >= 2**31:
+            raise RuntimeError(f"{src} holds {proto.ByteSize() / 2**30:.1f} GB: over protobuf's "
+                               "2 GB for one file (external-data artifacts are not built yet)")
+        onnx.save(proto, str(out))
 
     @staticmethod
     def _check_qat(model: torch.nn.Module, out: Path) -> None:
@@ -110,17 +162,28 @@ class OnnxFormat(Format):
             raise RuntimeError("the ONNX export of a QAT model has no QuantizeLinear nodes: "
                                "the artifact would be float under an int8 name")
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         with tempfile.TemporaryDirectory() as tmp:
             # ORT's recommended pre-processing: symbolic shape inference and graph
             # optimisation first, so the quantizer sees fused Conv+BN and known shapes.
+            # Symbolic inference gives up on some exported transformers (dynamic sequence
+            # lengths through reshapes): then the graph is prepared without it, and the
+            # details say so.
             prepared = Path(tmp) / "prepared.onnx"
-            quant_pre_process(str(src), str(prepared))
+            symbolic = True
+            try:
+                quant_pre_process(str(src), str(prepared))
+            except Exception:  # noqa: BLE001 - ORT raises a bare Exception here
+                symbolic = False
+                quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
             if step.mode == "dynamic":
-                return self._quantize_dynamic(step, prepared, out)
-            return self._quantize_static(step, prepared, out, calib_x)
+                details = self._quantize_dynamic(step, prepared, out)
+            else:
+                details = self._quantize_static(step, prepared, out, calib, spec)
+            return details | {"pre_process": "quant_pre_process" + (
+                "" if symbolic else " without symbolic shape inference (it failed)")}
 
     def _quantize_dynamic(self, step, src: Path, out: Path) -> dict:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -136,18 +199,19 @@ class OnnxFormat(Format):
                 "per_channel": per_channel, "symmetric": symmetric,
                 "reduce_range": reduce_range}
 
-    def _quantize_static(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def _quantize_static(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
         from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
 
         symmetric, per_channel = step.scheme.symmetric, step.scheme.per_channel
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[step.calibration.method]
-        samples = calib_x[:step.calibration.samples]
+        batches = calibration_batches(calib, spec.inputs, step.calibration.samples)
+        samples = count_samples(batches, spec.inputs)
         activation_type = (QuantType.QUInt8 if step.scheme.activation_dtype == "uint8"
                            else QuantType.QInt8)
         reduce_range = step.scheme.reduce_range is True
-        quantize_static(str(src), str(out), _CalibrationReader(samples),
+        quantize_static(str(src), str(out), _CalibrationReader(batches),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         reduce_range=reduce_range,
                         activation_type=activation_type, weight_type=QuantType.QInt8,
@@ -159,4 +223,4 @@ class OnnxFormat(Format):
                 "per_channel": per_channel, "symmetric": symmetric,
                 "reduce_range": reduce_range,
                 "calibration_method": step.calibration.method,
-                "calibration_samples": int(len(samples))}
+                "calibration_samples": int(samples)}

@@ -31,15 +31,12 @@ from typing import TYPE_CHECKING
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 
 from harness.formats.base import Format
-from harness.models.dims import batch_dim
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
-INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 
 ENTROPY_SKIP = ("openvino: NNCF 3.4 has no entropy (KL-divergence) calibration; its range "
@@ -69,8 +66,9 @@ class OpenVinoFormat(Format):
     extension = ".xml"
     companions = (".bin",)
     options = {"ir": "torch.export+convert_model", "compress_to_fp16": False,
-               "dynamic_batch": True, "nncf_fast_bias_correction": False}
+               "dynamic_axes": "named", "nncf_fast_bias_correction": False}
     int8_saturation = True  # the CPU plugin's u8 x s8 kernels; NNCF's overflow fix
+    from_onnx = True
 
     def unavailable(self) -> str | None:
         from importlib.util import find_spec
@@ -103,12 +101,13 @@ class OpenVinoFormat(Format):
         return {"torch": torch.__version__, "openvino": ov.__version__,
                 "nncf": metadata.version("nncf")}
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
-        import torch
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
         import tempfile
 
         import openvino as ov
+        import torch
 
+        from harness.models.dims import dynamic_shapes
         from harness.models.traits import traits_of
 
         traits = traits_of(model)
@@ -117,7 +116,7 @@ class OpenVinoFormat(Format):
             from harness.formats.onnx_format import OnnxFormat
             with tempfile.TemporaryDirectory() as tmp:
                 qdq = Path(tmp) / "qat.onnx"
-                OnnxFormat().export(model, example, qdq)
+                OnnxFormat().export(model, example, qdq, spec)
                 converted = ov.convert_model(str(qdq))
             if not any(op.get_type_name() == "FakeQuantize"
                        for op in converted.get_ordered_ops()):
@@ -125,17 +124,23 @@ class OpenVinoFormat(Format):
         else:
             if dtype is not None:
                 model = model.float32_twin()
-            program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),))
+            program = torch.export.export(model, tuple(example),
+                                          dynamic_shapes=dynamic_shapes(spec.inputs, model))
             converted = ov.convert_model(program)
-        # torch.export leaves every input dimension dynamic here; only the batch should be.
-        converted.reshape({converted.inputs[0]: ov.PartialShape([-1, *example.shape[1:]])})
-        converted.inputs[0].get_tensor().set_names({INPUT_NAME})
-        converted.outputs[0].get_tensor().set_names({OUTPUT_NAME})
+        _name_and_shape(converted, spec)
         # save_model compresses weights to fp16 by default: an fp32 baseline must not; an
         # fp16 cast's weights are fp16 values already, stored as such (exactly).
         ov.save_model(converted, str(out), compress_to_fp16=dtype == "fp16")
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def convert_file(self, src: Path, out: Path, spec) -> None:
+        """An ONNX file through OpenVINO's converter, its inputs shaped as declared."""
+        import openvino as ov
+
+        converted = ov.convert_model(str(src))
+        _name_and_shape(converted, spec)
+        ov.save_model(converted, str(out), compress_to_fp16=False)
+
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
         import logging
 
         import nncf
@@ -147,7 +152,7 @@ class OpenVinoFormat(Format):
         if step.mode == "dynamic":
             result, details = self._compress_weights(step, model)
         else:
-            result, details = self._quantize_static(step, model, calib_x)
+            result, details = self._quantize_static(step, model, calib, spec)
         ov.save_model(result, str(out), compress_to_fp16=False)
         return details
 
@@ -172,7 +177,7 @@ class OpenVinoFormat(Format):
                             "for convolutions (no u8 x s8 products)",
             "compressed_weights": int(compressed)}
 
-    def _quantize_static(self, step, model, calib_x: np.ndarray) -> tuple[object, dict]:
+    def _quantize_static(self, step, model, calib: dict, spec) -> tuple[object, dict]:
         import nncf
         from nncf.quantization.advanced_parameters import (AdvancedQuantizationParameters,
                                                            OverflowFix,
@@ -180,9 +185,12 @@ class OpenVinoFormat(Format):
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
         symmetric, per_channel = step.scheme.symmetric, step.scheme.per_channel
-        samples = calib_x[:step.calibration.samples]
-        # One image per item, so NNCF's per-sample statistics are per image.
-        dataset = nncf.Dataset([samples[i:i + 1] for i in range(len(samples))])
+        from harness.formats.onnx_format import calibration_batches
+
+        # One sample per item, so NNCF's per-sample statistics are per sample; items are
+        # dicts by input name (the IR's input names)
+        samples = calibration_batches(calib, spec.inputs, step.calibration.samples, batch=1)
+        dataset = nncf.Dataset(samples)
         if step.calibration.method == "minmax":
             # NNCF's default for per-tensor activations is MEAN_MINMAX (the mean of per-sample
             # extremes); minmax means the global extremes, as ONNX Runtime's MinMax.
@@ -220,11 +228,29 @@ class OpenVinoFormat(Format):
             "calibration_method": step.calibration.method,
             "overflow_fix": overflow.value, "reduce_range": step.scheme.reduce_range is True,
             "range_estimator": estimator_name,
-            "calibration_samples": int(len(samples)),
+            "calibration_samples": len(samples),
             "bias_correction": ("fast" if self.options["nncf_fast_bias_correction"]
                                 else "full"),
             "fake_quantize_ops": int(fake_quantize), "int8_weight_constants": int(int8_weights)}
 
+
+
+def _name_and_shape(converted, spec) -> None:
+    """The IR's inputs named as the model's and shaped as declared: named dims dynamic
+    (-1), the rest fixed (torch.export leaves every dim of an input dynamic)."""
+    import openvino as ov
+
+    if len(converted.inputs) != len(spec.inputs):
+        raise RuntimeError(f"openvino: the IR has {len(converted.inputs)} inputs, the model "
+                           f"{len(spec.inputs)}")
+    shapes = {}
+    for port, input_spec in zip(converted.inputs, spec.inputs):
+        port.get_tensor().set_names({input_spec.name})
+        shapes[port] = ov.PartialShape([-1 if isinstance(d, str) else d
+                                        for d in input_spec.dims])
+    converted.reshape(shapes)
+    if len(converted.outputs) == 1:
+        converted.outputs[0].get_tensor().set_names({OUTPUT_NAME})
 
 
 def _float_weights(model) -> int:

@@ -18,15 +18,13 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 from harness.formats.base import Format
-from harness.formats.onnx_format import INPUT_NAME, OnnxFormat
+from harness.formats.onnx_format import OnnxFormat
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
-MAX_BATCH = 64
 WORKSPACE_BYTES = 2 << 30
 
 
@@ -43,7 +41,10 @@ class TensorRtFormat(Format):
     devices = ("nvidia-gpu",)
     builds_on = "nvidia-gpu"  # an engine is specific to the GPU model and TensorRT version
     extension = ".engine"
-    options = {"from": "onnx", "opset": 18, "max_batch": MAX_BATCH, "int8": "explicit QDQ"}
+    options = {"from": "onnx", "opset": 18, "profile": "min/opt/max of the measured shapes",
+               "int8": "explicit QDQ"}
+    uses_profile = True  # an engine is built for the shapes the matrix measures
+    from_onnx = True
 
     def unavailable(self) -> str | None:
         return tensorrt_missing()
@@ -73,7 +74,13 @@ class TensorRtFormat(Format):
         return OnnxFormat().toolchain() | {"tensorrt": trt.__version__,
                                           "gpu": torch.cuda.get_device_name(0)}
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+    def convert_file(self, src: Path, out: Path, spec) -> None:
+        """An ONNX file straight to TensorRT's parser (as one checked file first)."""
+        onnx_path = out.with_suffix(".onnx")  # kept beside the engine for quantize()
+        OnnxFormat().convert_file(src, onnx_path, spec)
+        build_engine(onnx_path, out, spec, set())
+
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
         from harness.models.traits import traits_of
 
         onnx_path = out.with_suffix(".onnx")  # kept beside the engine for quantize()
@@ -81,24 +88,34 @@ class TensorRtFormat(Format):
         dtype = traits.dtype
         # A cast model is built from its fp32 graph with the dtype's builder flag: TensorRT
         # chooses each layer's precision itself (an fp16 ONNX graph would pin it instead).
-        OnnxFormat().export(model.float32_twin() if dtype else model, example, onnx_path)
+        OnnxFormat().export(model.float32_twin() if dtype else model, example, onnx_path, spec)
         flags = {dtype} if dtype else ({"int8"} if traits.qdq is not None else set())
-        build_engine(onnx_path, out, tuple(example.shape[1:]), flags)
+        build_engine(onnx_path, out, spec, flags)
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
         qdq = out.with_suffix(".qdq.onnx")
-        details = OnnxFormat().quantize(step, src.with_suffix(".onnx"), qdq, calib_x)
-        shape = tuple(calib_x.shape[1:])
-        build_engine(qdq, out, shape, {"int8"})
+        details = OnnxFormat().quantize(step, src.with_suffix(".onnx"), qdq, calib, spec)
+        build_engine(qdq, out, spec, {"int8"})
         return details | {"engine": "explicit QDQ from ONNX Runtime's quantizer, INT8 flag"}
 
 
 BUILDER_FLAGS = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
 
 
-def build_engine(onnx_path: Path, out: Path, sample_shape: tuple, flags: set[str]) -> None:
-    """Parse the ONNX file and build a serialized engine with a dynamic batch (1 to
-    MAX_BATCH) and the precision flags given (fp16, bf16, int8; none: fp32)."""
+def profile_shapes(input_spec, profile: dict) -> tuple[tuple, tuple, tuple]:
+    """(min, opt, max) shapes of one input: each named dim over its axis's range in the
+    profile (what the matrix measures), fixed dims as they are."""
+    shapes = []
+    for k in range(3):
+        shapes.append(tuple(profile[d][k] if isinstance(d, str) else d
+                            for d in input_spec.dims))
+    return tuple(shapes)
+
+
+def build_engine(onnx_path: Path, out: Path, spec, flags: set[str]) -> None:
+    """Parse the ONNX file and build a serialized engine with an optimization profile per
+    input spanning what the matrix measures (min / opt / max of each named axis) and the
+    precision flags given (fp16, bf16, int8; none: fp32)."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -116,8 +133,9 @@ def build_engine(onnx_path: Path, out: Path, sample_shape: tuple, flags: set[str
         # int8: the scales come from the Q/DQ nodes (explicit quantization)
         config.set_flag(getattr(trt.BuilderFlag, BUILDER_FLAGS[flag]))
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, (1, *sample_shape), (1, *sample_shape),
-                      (MAX_BATCH, *sample_shape))
+    for input_spec in spec.inputs:
+        if any(isinstance(d, str) for d in input_spec.dims):
+            profile.set_shape(input_spec.name, *profile_shapes(input_spec, spec.profile))
     config.add_optimization_profile(profile)
     engine = builder.build_serialized_network(network, config)
     if engine is None:

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 from harness.formats.base import Format
-from harness.models.dims import batch_dim
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
@@ -81,26 +80,43 @@ def _quiet_converter():
             os.environ[PROGRESS_ENV] = before
 
 
-def _signature(model_path: Path) -> tuple[str, str]:
-    """(signature key, its single input's name): what ai-edge-quantizer's calibrate() keys
-    its data by."""
+def _signature(model_path: Path, count: int) -> tuple[str, list[str]]:
+    """(signature key, its inputs' names in the model's order: args_0, args_1, ...): what
+    ai-edge-quantizer's calibrate() keys its data by."""
+    import re
+
     from ai_edge_litert.interpreter import Interpreter
 
     signatures = Interpreter(model_path=str(model_path)).get_signature_list()
     if len(signatures) != 1:
         raise ValueError(f"{model_path}: expected one signature, found {list(signatures)}")
     key, io = next(iter(signatures.items()))
-    if len(io["inputs"]) != 1:
-        raise ValueError(f"{model_path}: expected one input, found {io['inputs']}")
-    return key, io["inputs"][0]
+    names = sorted(io["inputs"], key=lambda n: int(re.search(r"(\d+)$", n).group(1))
+                   if re.search(r"(\d+)$", n) else 0)
+    if len(names) != count:
+        raise ValueError(f"{model_path}: expected {count} inputs, found {io['inputs']}")
+    return key, names
+
+
+def _litert_dtype(array: np.ndarray) -> np.ndarray:
+    """LiteRT's converter stores 64-bit integer inputs as int32 (enable_x64 off)."""
+    return array.astype(np.int32) if array.dtype == np.int64 else array
+
+
+def _count(batches: list[dict], inputs) -> int:
+    from harness.formats.onnx_format import count_samples
+    return count_samples(batches, inputs)
 
 
 def _io_dtypes(model_path: Path) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(model_path))
-    return {"input": np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
-            "output": np.dtype(interpreter.get_output_details()[0]["dtype"]).name}
+    ins = [np.dtype(d["dtype"]).name for d in interpreter.get_input_details()]
+    outs = [np.dtype(d["dtype"]).name for d in interpreter.get_output_details()]
+    if len(ins) == len(outs) == 1:
+        return {"input": ins[0], "output": outs[0]}
+    return {"inputs": ins, "outputs": outs}
 
 
 def _granularity(per_channel: bool):
@@ -123,7 +139,7 @@ def _quantize_dynamic(src: Path, out: Path, per_channel: bool) -> dict:
             "io": _io_dtypes(out)}
 
 
-def _quantize_static(src: Path, out: Path, calib_x: np.ndarray, *, symmetric: bool,
+def _quantize_static(src: Path, out: Path, batches: list[dict], inputs, *, symmetric: bool,
                      per_channel: bool, float_io: bool = True) -> dict:
     from ai_edge_quantizer import (algorithm_manager, calibrator, qtyping, quantizer,
                                    recipe_manager)
@@ -149,11 +165,11 @@ def _quantize_static(src: Path, out: Path, calib_x: np.ndarray, *, symmetric: bo
                 algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     recipe = recipe_manager.RecipeManager()
     recipe.load_quantization_recipe(q.get_quantization_recipe())
-    key, input_name = _signature(src)
+    key, names = _signature(src, len(inputs))
     # Quantizer.calibrate() smooths min/max with a moving average across calibration steps;
     # `minmax` is the global min/max over the samples, as ONNX Runtime's MinMax computes.
-    data = {key: [{input_name: np.ascontiguousarray(calib_x[i:i + CALIB_BATCH])}
-                  for i in range(0, len(calib_x), CALIB_BATCH)]}
+    data = {key: [{name: _litert_dtype(batch[spec.name])
+                   for name, spec in zip(names, inputs)} for batch in batches]}
     with warnings.catch_warnings():
         # "experimental_preserve_all_tensors is for debugging": calibration needs it.
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
@@ -168,7 +184,8 @@ def _quantize_static(src: Path, out: Path, calib_x: np.ndarray, *, symmetric: bo
             "activations": "int8 per tensor, " + ("symmetric (zero point 0)" if symmetric
                                                   else "asymmetric"),
             "activation_type": "int8", "symmetric": symmetric,
-            "calibration_method": "minmax", "calibration_samples": int(len(calib_x)),
+            "calibration_method": "minmax",
+            "calibration_samples": _count(batches, inputs),
             "io": _io_dtypes(out),
             "io_note": ("float32 I/O with QUANTIZE/DEQUANTIZE ops in the graph" if float_io
                         else "int8 I/O: the runtime quantizes inputs and dequantizes outputs")}
@@ -204,7 +221,7 @@ class TfliteFormat(Format):
     runtime = "litert"
     devices = ("intel-cpu", "arm-edge")
     extension = ".tflite"
-    options = {"converter": "litert_torch.convert", "dynamic_batch": True,
+    options = {"converter": "litert_torch.convert", "dynamic_axes": "batch only",
                "batch_agnostic_views": True, "input_layout": "NCHW",
                "int8_io": "float32 (quantize/dequantize in the graph)"}
 
@@ -233,25 +250,38 @@ class TfliteFormat(Format):
                 "ai-edge-litert": version("ai-edge-litert"),
                 "ai-edge-quantizer": version("ai-edge-quantizer")}
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+    def supports_model(self, facts) -> str | None:
+        reason = super().supports_model(facts)
+        if reason:
+            return reason
+        if facts.axes:
+            return (f"format 'tflite': litert-torch cannot make axis {facts.axes[0]!r} dynamic "
+                    f"(its view lowering needs concrete sizes; only the batch is made "
+                    f"dynamic)")
+        return None
+
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
         from harness.models.traits import traits_of
 
         if traits_of(model).dtype == "fp16":
             fp32 = out.with_name(out.stem + ".fp32" + out.suffix)
             try:
-                self._convert(model.float32_twin(), example, fp32)
+                self._convert(model.float32_twin(), example, fp32, spec)
                 _fp16_weights(fp32, out)
             finally:
                 fp32.unlink(missing_ok=True)
             return
-        self._convert(model, example, out)
+        self._convert(model, example, out, spec)
 
     @staticmethod
-    def _convert(model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+    def _convert(model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
         import torch
         import litert_torch
 
-        program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),),
+        from harness.models.dims import only_batch_dynamic
+
+        dynamic = only_batch_dynamic(spec.inputs, model)
+        program = torch.export.export(model, tuple(example), dynamic_shapes=dynamic,
                                       strict=False).run_decompositions()
         graph_module = program.module()
         batch_agnostic_views(graph_module)
@@ -260,16 +290,20 @@ class TfliteFormat(Format):
         for sub in graph_module.modules():
             sub.training = False
         with _quiet_converter():
-            converted = litert_torch.convert(graph_module, (example,),
-                                             dynamic_shapes=(batch_dim(),))
+            converted = litert_torch.convert(graph_module, tuple(example),
+                                             dynamic_shapes=dynamic)
             converted.export(str(out))
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
+        from harness.formats.onnx_format import calibration_batches
+
         scheme = step.scheme
         if step.mode == "dynamic":
             return _quantize_dynamic(src, out, scheme.per_channel)
-        details = _quantize_static(src, out, calib_x[:step.calibration.samples],
-                                   symmetric=scheme.symmetric, per_channel=scheme.per_channel)
+        batches = calibration_batches(calib, spec.inputs, step.calibration.samples,
+                                      batch=CALIB_BATCH)
+        details = _quantize_static(src, out, batches, spec.inputs, symmetric=scheme.symmetric,
+                                   per_channel=scheme.per_channel)
         if scheme.activation_dtype == "uint8":
             # uint8 with zero point z is the int8 grid with zero point z - 128: the same
             # quantized values. LiteRT's int8 kernels compute on int8 only.

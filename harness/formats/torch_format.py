@@ -28,10 +28,8 @@ from typing import TYPE_CHECKING
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 
 from harness.formats.base import Format
-from harness.models.dims import batch_dim
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
@@ -167,7 +165,7 @@ class TorchFormat(Format):
     runtime = "torch"
     devices = ("intel-cpu", "arm-edge", "nvidia-gpu")  # nvidia-gpu: torch CUDA agent
     extension = ".pt2"
-    options = {"export": "torch.export", "dynamic_batch": True}
+    options = {"export": "torch.export", "dynamic_axes": "named"}
     int8_saturation = True  # oneDNN's u8 x s8 kernels without VNNI; 7-bit weights avoid it
 
     def supports(self, step) -> str | None:
@@ -196,13 +194,17 @@ class TorchFormat(Format):
         import torch
         return {"torch": torch.__version__, "torchao": metadata.version("torchao")}
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out: Path) -> None:
+    def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
         import torch
-        program = torch.export.export(model, (example,), dynamic_shapes=(batch_dim(),),
+
+        from harness.models.dims import dynamic_shapes
+
+        program = torch.export.export(model, tuple(example),
+                                      dynamic_shapes=dynamic_shapes(spec.inputs, model),
                                       strict=False)
         torch.export.save(program, str(out))
 
-    def quantize(self, step, src: Path, out: Path, calib_x: np.ndarray) -> dict:
+    def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
         import torch
         reason = self.supports(step)
         if reason:
@@ -211,14 +213,19 @@ class TorchFormat(Format):
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
             X86InductorQuantizer)
 
-        samples = np.ascontiguousarray(calib_x[:step.calibration.samples])
+        from harness.formats.onnx_format import calibration_batches, count_samples
+        from harness.models.dims import dynamic_shapes, example_tensors
+
+        batches = calibration_batches(calib, spec.inputs, step.calibration.samples,
+                                      batch=CALIB_BATCH)
+        samples = count_samples(batches, spec.inputs)
         graph = torch.export.load(str(src)).module()
         restored = restore_source_partitions(graph)
         quantizer = X86InductorQuantizer().set_global(_ptq_config(step.scheme))
         prepared = prepare_pt2e(graph, quantizer)
         with torch.no_grad():
-            for i in range(0, len(samples), CALIB_BATCH):
-                prepared(torch.from_numpy(samples[i:i + CALIB_BATCH]))
+            for batch in batches:
+                prepared(*[torch.from_numpy(batch[s.name]) for s in spec.inputs])
         converted = convert_pt2e(prepared)
         dropped = _drop_unused_tensors(converted)
         ops = _weighted_ops(converted)
@@ -228,8 +235,8 @@ class TorchFormat(Format):
             raise RuntimeError("torch: X86InductorQuantizer quantized no conv / linear of this "
                                f"model ({ops}): the artifact would be fp32 under an int8 name")
         # Batch 2, as the fp32 export: a batch-1 example would let export specialise it.
-        example = torch.from_numpy(samples[:2])
-        program = torch.export.export(converted, (example,), dynamic_shapes=(batch_dim(),),
+        program = torch.export.export(converted, example_tensors(spec.inputs, calib),
+                                      dynamic_shapes=dynamic_shapes(spec.inputs, converted),
                                       strict=False)
         torch.export.save(program, str(out))
         symmetric = step.scheme.symmetric
@@ -241,7 +248,7 @@ class TorchFormat(Format):
             "bias": "float (oneDNN applies it in the int8 kernel)",
             "calibration_method": "minmax",
             "observers": "MinMaxObserver (activations), PerChannelMinMaxObserver (weights)",
-            "calibration_samples": int(len(samples)),
+            "calibration_samples": int(samples),
             "quantize_ops": int(quantize_ops), **ops,
             "source_partitions_restored": int(restored),
             "unused_float_tensors_dropped": int(dropped),

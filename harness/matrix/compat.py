@@ -6,7 +6,23 @@ from harness.formats import FORMATS
 from harness.methods import METHODS, precision_of, traits_of_steps
 
 
-def skip_reason(steps, fmt: str, device: str) -> str | None:
+def model_reason(steps, facts, model: str) -> str | None:
+    """Why these steps cannot transform this model whatever the format: a model-level
+    method needs a torch module, and each method says which models it serves."""
+    for step in steps:
+        entry = METHODS[step.kind]
+        if entry.level != "model" or entry.identity:
+            continue
+        if facts.kind != "module":
+            return (f"{step.kind} transforms a torch module; model '{model}' is a model "
+                    f"file (format-level methods only)")
+        reason = entry.applies(facts)
+        if reason:
+            return f"{step.kind}: {reason} (model '{model}')"
+    return None
+
+
+def skip_reason(steps, fmt: str, device: str, facts=None) -> str | None:
     plugin = FORMATS.get(fmt)
     if plugin is None:
         return (f"format '{fmt}' is not implemented in this version "
@@ -17,6 +33,10 @@ def skip_reason(steps, fmt: str, device: str) -> str | None:
     missing = plugin.unavailable()
     if missing:
         return f"format '{fmt}': {missing}"
+    if facts is not None:
+        reason = plugin.supports_model(facts)
+        if reason:
+            return reason
     format_steps = [s for s in steps if METHODS[s.kind].level == "format"]
     if len(format_steps) > 1:
         return "a chain can hold at most one format-level quantization step"

@@ -50,17 +50,22 @@ class Plan:
 
 def expand(loaded: LoadedMatrix) -> Plan:
     """Every model x method x format x device, either a cell to run or a skip with a reason."""
-    from harness.matrix.compat import skip_reason
+    from harness.matrix.compat import model_reason, skip_reason
+    from harness.tasks import task as task_plugin
 
     matrix = loaded.matrix
     plan = Plan(loaded=loaded)
     rules = [(i, r.model, r.method, r.format, r.device) for i, r in enumerate(matrix.exclude)]
-    reasons: dict[tuple[str, str, str], str | None] = {}
+    reasons: dict[tuple, str | None] = {}
     for model in matrix.models:
+        facts = loaded.facts[model.name]
+        task = task_plugin(facts.task)
         for method in matrix.methods:
             for cell_method in matrix.cell_methods(method.name):
                 steps = matrix.steps(cell_method)
-                training = training_skip_reason(steps, model)
+                training = (training_skip_reason(steps, model, loaded.labelled[model.name],
+                                                 task)
+                            or model_reason(steps, facts, model.name))
                 for fmt in matrix.formats:
                     for device in matrix.devices:
                         cell = Cell(model.name, cell_method, fmt, device)
@@ -74,9 +79,9 @@ def expand(loaded: LoadedMatrix) -> Plan:
                         if rule is not None:
                             plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
                             continue
-                        key = (cell_method, fmt, device)
+                        key = (cell_method, fmt, device, facts)
                         if key not in reasons:
-                            reasons[key] = skip_reason(steps, fmt, device)
+                            reasons[key] = skip_reason(steps, fmt, device, facts)
                         reason = training or reasons[key]
                         if reason:
                             plan.skipped.append(Skipped(cell, reason))

@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from harness.data import DATASETS
 from harness.models import source_form_error
+from harness.tasks import TASKS
 
 from harness.matrix.methods import (  # noqa: F401 - re-exported: the schema's vocabulary
     METHOD_TAGS, BaselineMethod, CalibrationSpec, CastMethod,
@@ -24,13 +25,68 @@ MAX_CELLS = 10_000         # models x methods x formats x devices
 MAX_EXCLUDE_RULES = 1000
 
 
+AXIS_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"  # a named dimension: batch, seq, frames, ...
+Axis = Annotated[str, Field(pattern=AXIS_RE)]
+Dim = Annotated[int, Field(ge=1, le=1_000_000)] | Axis
+InputName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$")]
+DTYPES = ("float32", "float16", "int64", "int32", "int8", "uint8", "bool")
+
+
+class InputDecl(Strict):
+    """One named input: its dims (ints, or names of dynamic axes: `batch` is the one
+    measure.batch_sizes sweeps; others are swept by measure.shapes), dtype, and how
+    synthetic values are drawn (a range, or a constant fill)."""
+    shape: list[Dim] = Field(max_length=8)
+    dtype: Literal[DTYPES] = "float32"
+    range: tuple[float, float] | None = None
+    fill: float | None = None
+
+    @model_validator(mode="after")
+    def _values(self) -> "InputDecl":
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError("range must be [low, high] with low < high")
+        if self.range is not None and self.fill is not None:
+            raise ValueError("give range or fill, not both")
+        return self
+
+
+class ImageFolderSpec(Strict):
+    """Labelled images in class folders (torchvision's ImageFolder layout)."""
+    path: str
+    size: list[Annotated[int, Field(ge=1, le=4096)]] = Field(min_length=2, max_length=2)
+    mean: list[float] = Field(default=[0.485, 0.456, 0.406], min_length=1, max_length=4)
+    std: list[Annotated[float, Field(gt=0)]] = Field(default=[0.229, 0.224, 0.225],
+                                                    min_length=1, max_length=4)
+
+
+class NpzDataset(Strict):
+    npz: str           # arrays named by input, optional `labels` (see harness/data/npz.py)
+
+
+class ImageFolderDataset(Strict):
+    imagefolder: ImageFolderSpec
+
+
+DatasetSpec = Literal[tuple(DATASETS)] | NpzDataset | ImageFolderDataset
+
+
+def dataset_name(dataset) -> str:
+    """The registry name of a model's dataset setting."""
+    if isinstance(dataset, str):
+        return dataset
+    return "npz" if isinstance(dataset, NpzDataset) else "imagefolder"
+
+
 class ModelSpec(Strict):
     name: Name
     source: str
     weights: str | None = None
+    # shorthand for one float input named "input" with the batch first: [C, H, W]
     input_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
         default=None, min_length=1, max_length=4)
-    dataset: Literal[tuple(DATASETS)] = "synthetic"
+    inputs: dict[InputName, InputDecl] | None = Field(default=None, max_length=64)
+    task: Literal[tuple(TASKS)] | None = None   # None: the source's default
+    dataset: DatasetSpec = "synthetic"
 
     @field_validator("source")
     @classmethod
@@ -42,11 +98,19 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _shape_known(self) -> "ModelSpec":
-        if self.input_shape is None and not self.source.startswith("builtin:"):
-            raise ValueError("input_shape is required for torchvision: and module: sources")
+        if self.input_shape is not None and self.inputs is not None:
+            raise ValueError("give input_shape (one float input) or inputs, not both")
+        if (self.input_shape is None and self.inputs is None
+                and self.source.partition(":")[0] in ("torchvision", "module")):
+            raise ValueError("input_shape or inputs is required for torchvision: and module: "
+                             "sources")
         if self.dataset == "digits" and self.source.startswith("torchvision:"):
             raise ValueError("dataset 'digits' has 1x32x32 inputs; use it with builtin models")
         return self
+
+    @property
+    def dataset_name(self) -> str:
+        return dataset_name(self.dataset)
 
 
 
@@ -72,6 +136,9 @@ class MeasureSpec(Strict):
     # RSS of the measuring process (and its children) above which the cell is killed and
     # recorded as failed: a runaway runtime must not take the agent host down.
     memory_limit_mb: float | None = Field(default=None, ge=16, le=4_000_000)
+    # values of named dynamic axes, swept like batch sizes: {seq: [32, 128]}
+    shapes: dict[Axis, list[Annotated[int, Field(ge=1, le=1_000_000)]]] = Field(
+        default={}, max_length=8)
 
     @model_validator(mode="after")
     def _ordered(self) -> "MeasureSpec":
@@ -79,6 +146,11 @@ class MeasureSpec(Strict):
             raise ValueError("max_seconds must be >= min_seconds")
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise ValueError("batch_sizes must not repeat")
+        for axis, values in self.shapes.items():
+            if axis == "batch":
+                raise ValueError("shapes.batch: the batch is swept by batch_sizes")
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"shapes.{axis}: give one or more values, none repeated")
         return self
 
 
@@ -143,7 +215,9 @@ class Matrix(Strict):
     def _check_chains_and_training(self) -> None:
         from harness.methods import METHODS
 
-        trainable = [m.name for m in self.models if m.dataset in LABELLED_DATASETS]
+        # npz data may hold labels: that is checked once the file is read (load)
+        trainable = [m.name for m in self.models
+                     if m.dataset_name in (*LABELLED_DATASETS, "npz")]
         for method in self.methods:
             steps = self.steps(method.name)
             if isinstance(method, ChainMethod):
@@ -159,7 +233,7 @@ class Matrix(Strict):
                     f"methods[{method.name!r}]: {needs.kind} needs training data, and no model "
                     f"of this matrix has a labelled train split (allowed datasets: "
                     f"{', '.join(LABELLED_DATASETS)}; models here use: "
-                    f"{', '.join(sorted({m.dataset for m in self.models}))})")
+                    f"{', '.join(sorted({m.dataset_name for m in self.models}))})")
 
     def cell_methods(self, method_name: str) -> list[str]:
         """The method names cells carry: one per method; NAME-p1 ... NAME-pK for a method
@@ -248,12 +322,18 @@ def _needs_training(step) -> bool:
     return METHODS[step.kind].trains(step)
 
 
-def training_skip_reason(steps, model: ModelSpec) -> str | None:
-    """Why this model cannot go through these steps (None: it can)."""
+def training_skip_reason(steps, model: ModelSpec, labelled: bool, task) -> str | None:
+    """Why this model cannot go through these steps (None: it can): training needs a
+    labelled train split and a task with a training loss."""
     needs = next((s for s in steps if _needs_training(s)), None)
-    if needs is not None and model.dataset not in LABELLED_DATASETS:
-        return (f"{needs.kind} trains on a labelled train split; dataset '{model.dataset}' of "
-                f"model '{model.name}' has none")
+    if needs is None:
+        return None
+    if not labelled:
+        return (f"{needs.kind} trains on a labelled train split; dataset "
+                f"'{model.dataset_name}' of model '{model.name}' has none")
+    if task.loss is None:
+        return (f"{needs.kind} trains with the task's loss; task '{task.name}' of model "
+                f"'{model.name}' has no training loss")
     return None
 
 

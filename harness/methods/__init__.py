@@ -44,6 +44,8 @@ class MethodEntry:
     trains: Callable[[object], bool] = _never
     # Into how many variants it expands (a search's Pareto members: NAME-p1 ... NAME-pK)
     variants: Callable[[object], int] = _one
+    # Why this method cannot transform such a model (harness.models.ModelFacts), or None
+    applies: Callable[[object], str | None] = _none
     chainable: bool = True        # may be a step of a chain
     identity: bool = False        # leaves the model as it is (nothing to cache)
     precision: str | None = None  # what a format-level step computes in
@@ -69,6 +71,29 @@ def _qat_traits(step) -> dict:
                                     "symmetric": scheme.symmetric, "per_channel": False}}}
 
 
+def _one_image_input(facts) -> str | None:
+    """The training methods here work on one float image batch [batch, C, H, W]."""
+    specs = facts.inputs
+    if len(specs) != 1 or specs[0].dtype != "float32" or specs[0].batch_axis != 0:
+        return "it works on models with one float input, the batch first"
+    if facts.axes:
+        return f"it works on fixed input shapes; this model's axis {facts.axes[0]!r} varies"
+    return None
+
+
+def _nas_applies(facts) -> str | None:
+    reason = _one_image_input(facts)
+    if reason is None and len(facts.inputs[0].dims) != 4:
+        return "it searches 2-D CNNs: the input must be [batch, C, H, W]"
+    return reason
+
+
+def _classifier(facts) -> str | None:
+    if facts.task != "classification":
+        return f"it needs a classifier; this model's task is {facts.task}"
+    return _one_image_input(facts)
+
+
 def _prune_trains(step) -> bool:
     return step.finetune is not None and step.finetune.epochs > 0
 
@@ -81,15 +106,16 @@ METHODS: dict[str, MethodEntry] = {
                         traits=lambda step: {"dtype": step.dtype}),
     "qat": MethodEntry(level="model", function="harness.methods.qat:apply_qat",
                        extras=("torchao",), traits=_qat_traits, check=_qat_check,
-                       trains=lambda step: True),
+                       trains=lambda step: True, applies=_classifier),
     "prune": MethodEntry(level="model", function="harness.methods.prune:apply_prune",
                          extras=("torch_pruning",), trains=_prune_trains,
+                         applies=_one_image_input,
                          traits=lambda step: ({"sparsity": step.sparsity}
                                               if step.structure == "unstructured" else {})),
     "distill": MethodEntry(level="model", function="harness.methods.distill:apply_distill",
-                           trains=lambda step: True),
+                           trains=lambda step: True, applies=_classifier),
     "nas": MethodEntry(level="model", function="harness.methods.nas:apply_nas",
-                       extras=("optuna",), trains=lambda step: True,
+                       extras=("optuna",), trains=lambda step: True, applies=_nas_applies,
                        variants=lambda step: step.pareto_size, chainable=False),
 }
 

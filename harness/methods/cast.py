@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 
 from harness.methods.context import BuildContext, MethodOutput
@@ -32,13 +31,26 @@ class MixedPrecision(torch.nn.Module):
         self.dtype_name = dtype_name
         self.dtype = DTYPES[dtype_name]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.to(self.dtype)).to(torch.float32)
+    def forward(self, *inputs):
+        """Float inputs in the dtype (integer inputs such as token ids as they are), float
+        outputs back in float32."""
+        from torch.utils._pytree import tree_map
+
+        args = [x.to(self.dtype) if x.is_floating_point() else x for x in inputs]
+        return tree_map(lambda t: t.to(torch.float32)
+                        if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
+                        self.inner(*args))
 
     def float32_twin(self) -> torch.nn.Module:
         """The inner model in float32: the same (dtype-rounded) weights, which float32 holds
         exactly, for toolchains that store or compute the dtype themselves."""
         return copy.deepcopy(self.inner).to(torch.float32).eval()
+
+
+def _first(output) -> torch.Tensor:
+    """The first tensor a forward returns (a tensor, a tuple or a dict of them)."""
+    from torch.utils._pytree import tree_leaves
+    return next(t for t in tree_leaves(output) if isinstance(t, torch.Tensor)).float()
 
 
 def _tensor_bytes(module: torch.nn.Module) -> int:
@@ -53,10 +65,13 @@ def apply_cast(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput
     inner = copy.deepcopy(source).to(dtype).eval()
     cast = with_traits(MixedPrecision(inner, step.dtype).eval(), dtype=step.dtype)
     floating = sum(t.is_floating_point() for t in [*source.parameters(), *source.buffers()])
-    x = torch.from_numpy(np.ascontiguousarray(ctx.dataset.calib_x[:REPORT_SAMPLES]))
+    from harness.models.dims import example_tensors
+
+    dataset = ctx.dataset
+    x = example_tensors(dataset.inputs, dataset.calib, batch=REPORT_SAMPLES)
     with torch.inference_mode():
-        reference = source(x)
-        out = cast(x)
+        reference = _first(source(*x))
+        out = _first(cast(*x))
     err = (out - reference).abs()
     return MethodOutput(cast, {
         "dtype": step.dtype, "io": "float32 (input cast to the dtype, output back to float32)",
@@ -66,7 +81,7 @@ def apply_cast(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput
         "torch_eager_max_abs_err": round(float(err.max()), 6),
         "torch_eager_top1_agreement": float((out.argmax(1) == reference.argmax(1))
                                             .float().mean()) if out.dim() == 2 else None,
-        "samples": int(len(x)),
+        "samples": REPORT_SAMPLES,
         "compute_precision": "decided per format: see the runtime's precision in each "
                              "measurement (ONNX Runtime, OpenVINO and LiteRT report what "
                              "they actually compute in)"})

@@ -29,7 +29,9 @@ def weight_sparsity(module: torch.nn.Module) -> float | None:
     return zeros / total if total else None
 
 
-def params_and_macs(module: torch.nn.Module, example: torch.Tensor) -> tuple[int, int | None]:
+def params_and_macs(module: torch.nn.Module, example) -> tuple[int, int | None]:
+    """Parameters, and multiply-accumulates of one forward on `example` (a tensor or a
+    tuple of positional inputs; None where the counter cannot trace the model)."""
     params = sum(p.numel() for p in module.parameters())
     try:
         import torch_pruning as tp
@@ -52,8 +54,28 @@ def compressed_size(paths: list[Path]) -> int:
     return total
 
 
-def model_stats(module: torch.nn.Module, example: torch.Tensor) -> dict:
+def model_stats(module: torch.nn.Module, example) -> dict:
+    if isinstance(example, tuple) and len(example) == 1:
+        example = example[0]
     params, macs = params_and_macs(module, example)
     sparsity = weight_sparsity(module)
     return {"params": params, "macs": macs,
             "sparsity": round(sparsity, 6) if sparsity is not None else None}
+
+
+def file_stats(path: Path) -> dict:
+    """Parameters and weight sparsity of an ONNX file's initializers (MACs unknown)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    params = zeros = weights = 0
+    for tensor in model.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        params += array.size
+        if array.ndim >= 2 and array.dtype.kind == "f":
+            weights += array.size
+            zeros += int(np.count_nonzero(array == 0))
+    return {"params": params, "macs": None,
+            "sparsity": round(zeros / weights, 6) if weights else None}

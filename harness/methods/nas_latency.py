@@ -89,8 +89,13 @@ class LatencyService:
             self.cached += 1
             return json.loads(cache.read_text()) | {"cached": True}
         with tempfile.TemporaryDirectory(prefix="harness-nas-") as tmp:
+            from agents.cell import specs_for
+            from harness.formats.export_spec import ExportSpec
+
             artifact = Path(tmp) / f"candidate{self.plugin.extension}"
-            self.plugin.export(module.eval(), example, artifact)
+            spec = ExportSpec(inputs=specs_for(tuple(example.shape[1:])),
+                              profile={"batch": (1, 1, 1)})
+            self.plugin.export(module.eval(), (example,), artifact, spec)
             if self.plugin.companions:
                 raise MethodError(f"NAS latency in format '{self.plugin.name}' is not "
                                   f"supported (multi-file artifacts); use onnx or tflite")

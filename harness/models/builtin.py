@@ -14,6 +14,28 @@ BUILTINS = {"digits_cnn": ("harness.models.digits_cnn", "digits")}
 
 FORM = "builtin:NAME"
 REF = "[a-z0-9_]+"  # what may follow the scheme
+KIND = "module"
+TASKS = ("classification",)
+DEFAULT_TASK = "classification"
+# name -> its one float input after the batch (known without importing torch)
+INPUT_SHAPES = {"digits_cnn": (1, 32, 32)}
+
+
+def inputs(name: str, spec, base_dir: Path) -> list:
+    from agents.cell import specs_for
+    from harness.models.base import SourceError, declared_inputs
+
+    own = list(specs_for(INPUT_SHAPES[name]))
+    given = declared_inputs(spec)
+    if given is not None and [(s.dtype, s.dims) for s in given] != [(s.dtype, s.dims)
+                                                                    for s in own]:
+        raise SourceError(SourceProblem(
+            "inputs" if spec.inputs else "input_shape",
+            f"builtin:{name} takes one float32 input [batch, "
+            f"{', '.join(map(str, INPUT_SHAPES[name]))}]",
+            "leave input_shape and inputs out for builtin models"))
+    return given or own
+
 
 def check(name: str, spec, base_dir: Path) -> SourceProblem | None:
     if name not in BUILTINS:
@@ -39,6 +61,6 @@ def load(name: str, spec, base_dir: Path, cache_dir: Path):
         from harness.models.weights import apply_weights
         model = module.build()
         info = {"source": f"builtin:{name}", **apply_weights(model, spec.weights, base_dir)}
-        return model, module.INPUT_SHAPE, info
+        return model, info
     model, info = module.load_trained(Path(cache_dir))
-    return model, module.INPUT_SHAPE, info
+    return model, info

@@ -17,6 +17,15 @@ ALLOWED = "module:pkg.mod:factory, a module importable from the matrix's folder 
 
 FORM = "module:pkg.mod:factory"
 REF = r"[A-Za-z_][\w.]*:[A-Za-z_]\w*"  # what may follow the scheme
+KIND = "module"
+TASKS = ("classification", "embedding", "generic")
+DEFAULT_TASK = "classification"
+
+
+def inputs(ref: str, spec, base_dir: Path) -> list:
+    """The declared inputs, fed positionally in the order given (the forward's order)."""
+    from harness.models.base import declared_inputs
+    return declared_inputs(spec)
 
 def _import(module_name: str, base_dir: Path):
     folder = str(base_dir)
@@ -77,4 +86,4 @@ def load(ref: str, spec, base_dir: Path, cache_dir: Path):
     if spec.weights:
         from harness.models.weights import apply_weights
         info.update(apply_weights(model, spec.weights, base_dir))
-    return model, tuple(spec.input_shape), info
+    return model, info

@@ -17,6 +17,20 @@ EXAMPLES = "for example: resnet18, mobilenet_v3_small, efficientnet_b0"
 
 FORM = "torchvision:ARCH"
 REF = "[a-z0-9_]+"  # what may follow the scheme
+KIND = "module"
+TASKS = ("classification",)
+DEFAULT_TASK = "classification"
+
+
+def inputs(arch: str, spec, base_dir: Path) -> list:
+    from harness.models.base import SourceError, declared_inputs
+
+    given = declared_inputs(spec)
+    if len(given) != 1 or given[0].dtype != "float32" or given[0].batch_axis != 0:
+        raise SourceError(SourceProblem(
+            "inputs", f"torchvision:{arch} takes one float32 image batch [batch, C, H, W]",
+            "input_shape: [C, H, W]"))
+    return given
 
 def _cache_folder() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
@@ -59,21 +73,21 @@ def load(arch: str, spec, base_dir: Path, cache_dir: Path):
 
     if arch not in set(torchvision.models.list_models()):
         raise ValueError(f"torchvision has no model {arch!r} ({EXAMPLES})")
-    shape = tuple(spec.input_shape)
+    specs = inputs(arch, spec, base_dir)
     info: dict = {"source": f"torchvision:{arch}", "torchvision": torchvision.__version__}
     if spec.weights == "DEFAULT":
         module = torchvision.models.get_model(arch, weights="DEFAULT")
         info["weights"] = "DEFAULT"
-        return module, shape, info
+        return module, info
     torch.manual_seed(INIT_SEED)  # deterministic random init: same digest on every host
     module = torchvision.models.get_model(arch, weights=None)
     if spec.weights:
         from harness.models.weights import apply_weights
         info.update(apply_weights(module, spec.weights, base_dir))
-        return module, shape, info
+        return module, info
     from harness.data import load_dataset
     from harness.models.batchnorm import recalibrate_batchnorm
-    data = load_dataset(spec.dataset, shape)
+    data = load_dataset(spec.dataset, specs, base_dir)
     info["weights"] = "random-init"
     info["bn_recalibrated_samples"] = recalibrate_batchnorm(module, data.calib_x)
-    return module, shape, info
+    return module, info

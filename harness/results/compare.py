@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import numpy as np
 
-Key = tuple  # (model, method, format, device, batch_size); batch_size None for non-ok cells
+# (model, method, format, device, batch_size, shape); batch_size None for non-ok cells,
+# shape '' where the model has no named axes (a 5-tuple reads as shape '')
+Key = tuple
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class Thresholds:
 class CellData:
     samples_ms: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     latency_p50_ms: float | None = None
-    accuracy: float | None = None      # a fraction: top-1, or top-1 agreement with fp32
-    accuracy_kind: str | None = None   # 'top1' | 'fidelity' | None
+    accuracy: float | None = None      # the task's quality: top-1, or a fidelity cosine
+    accuracy_kind: str | None = None   # its metric ('top1', 'fidelity_cosine_min', ...)
     peak_rss_mb: float | None = None
     status: str = "ok"
     error: str | None = None
@@ -70,12 +72,16 @@ class Comparison:
         return 1 if self.regressions else 0
 
 
+def shape_of(key: Key) -> str:
+    return key[5] if len(key) > 5 else ""
+
+
 def _order(key: Key) -> tuple:
-    return (*key[:4], -1 if key[4] is None else key[4])
+    return (*key[:4], -1 if key[4] is None else key[4], shape_of(key))
 
 
 def _any_batch(key: Key) -> Key:
-    return (*key[:4], None)
+    return (*key[:4], None, *key[5:6])
 
 
 def _side(ratio: float, limit: float) -> str | None:
@@ -165,16 +171,16 @@ def compare_runs(baseline: dict[Key, CellData], candidate: dict[Key, CellData],
 
 # loading ------------------------------------------------------------------------------------
 _OK_SQL = """
-SELECT model, method, format, device, batch_size, cell_id, latency_p50_ms, accuracy_top1,
-       fidelity_top1_agreement, peak_rss_mb, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
-       coalesce(processes, 1)
+SELECT model, method, format, device, batch_size, cell_id, latency_p50_ms, quality,
+       quality_metric, peak_rss_mb, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
+       coalesce(processes, 1), coalesce(shape, '')
 FROM results WHERE run_id = $run AND status = 'ok' AND batch_size IS NOT NULL"""
-# One group per (cell, batch size), in the same order as the flat sample column below, so
-# np.split can cut it without a query per cell.
-_GROUPS_SQL = """SELECT cell_id, batch_size, count(*) FROM latency_samples WHERE run_id = $run
-GROUP BY ALL ORDER BY cell_id, batch_size"""
+# One group per (cell, batch size, shape), in the same order as the flat sample column
+# below, so np.split can cut it without a query per cell.
+_GROUPS_SQL = """SELECT cell_id, batch_size, coalesce(shape, ''), count(*) FROM latency_samples
+WHERE run_id = $run GROUP BY ALL ORDER BY cell_id, batch_size, coalesce(shape, '')"""
 _SAMPLES_SQL = """SELECT latency_ms FROM latency_samples WHERE run_id = $run
-ORDER BY cell_id, batch_size, iteration"""
+ORDER BY cell_id, batch_size, coalesce(shape, ''), iteration"""
 
 
 def load_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[Key, CellData]:
@@ -182,20 +188,20 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[Key, CellData]
     groups = con.execute(_GROUPS_SQL, params).fetchall()
     flat = con.execute(_SAMPLES_SQL, params).fetchnumpy()["latency_ms"]
     parts = np.split(np.asarray(flat, dtype=np.float64),
-                     np.cumsum([n for _, _, n in groups])[:-1]) if groups else []
-    samples = {(cid, bs): part for (cid, bs, _), part in zip(groups, parts)}
+                     np.cumsum([n for *_, n in groups])[:-1]) if groups else []
+    samples = {(cid, bs, sh): part for (cid, bs, sh, _), part in zip(groups, parts)}
     run: dict[Key, CellData] = {}
-    for model, method, fmt, device, bs, cid, p50, top1, fid, rss, lo, hi, procs in con.execute(
-            _OK_SQL, params).fetchall():
-        acc, kind = (top1, "top1") if top1 is not None else (
-            (fid, "fidelity") if fid is not None else (None, None))
-        run[(model, method, fmt, device, bs)] = CellData(
-            samples.get((cid, bs), np.empty(0)), p50, acc, kind, rss,
+    for (model, method, fmt, device, bs, cid, p50, quality, metric, rss, lo, hi, procs,
+         shape) in con.execute(_OK_SQL, params).fetchall():
+        # the task's quality (top-1 with labels, a fidelity cosine without): compared only
+        # like with like (the same metric on both sides)
+        run[(model, method, fmt, device, bs, shape)] = CellData(
+            samples.get((cid, bs, shape), np.empty(0)), p50, quality, metric, rss,
             ci_ms=(lo, hi) if lo is not None and hi is not None else None, processes=procs)
     for model, method, fmt, device, status, error in con.execute(
             "SELECT model, method, format, device, status, error FROM cells "
             "WHERE run_id = $run AND status <> 'ok'", params).fetchall():
-        run[(model, method, fmt, device, None)] = CellData(status=status, error=error)
+        run[(model, method, fmt, device, None, "")] = CellData(status=status, error=error)
     return run
 
 
@@ -218,7 +224,8 @@ def _table(title: str, findings: list[Finding]) -> list[str]:
              "| cell | batch | kind | baseline | candidate | change | p | note |",
              "|---|---:|---|---:|---:|---:|---:|---|"]
     for f in findings:
-        batch = "all" if f.key[4] is None else str(f.key[4])
+        batch = ("all" if f.key[4] is None else str(f.key[4])) + (
+            f" {shape_of(f.key)}" if shape_of(f.key) else "")
         p = "-" if f.p_value is None else f"{f.p_value:.1e}"
         change = _value("points" if f.kind == "accuracy" else "change", f.change)
         lines.append(f"| `{_cell(f.key)}` | {batch} | {f.kind} | {_value(f.kind, f.baseline)} | "
@@ -244,7 +251,8 @@ def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str) -> str:
         lines += _table("Not reproduced on re-measurement (not counted)", cmp.unconfirmed)
     if cmp.new:
         lines += [f"### New cells ({len(cmp.new)})", ""]
-        lines += [f"- `{_cell(f.key)}` batch {'all' if f.key[4] is None else f.key[4]}: "
+        lines += [f"- `{_cell(f.key)}` batch {'all' if f.key[4] is None else f.key[4]}"
+                  f"{' ' + shape_of(f.key) if shape_of(f.key) else ''}: "
                   f"{f.candidate}" for f in cmp.new] + [""]
     lines.append(f"{cmp.unchanged_count} cell(s) unchanged.")
     return "\n".join(lines) + "\n"
@@ -258,7 +266,8 @@ def _round(v, digits: int = 6):
 
 def _finding_json(f: Finding) -> dict:
     return {"model": f.key[0], "method": f.key[1], "format": f.key[2], "device": f.key[3],
-            "batch_size": f.key[4], "kind": f.kind, "baseline": _round(f.baseline),
+            "batch_size": f.key[4], "shape": shape_of(f.key), "kind": f.kind,
+            "baseline": _round(f.baseline),
             "candidate": _round(f.candidate), "change": _round(f.change),
             "p_value": _round(f.p_value, 4), "note": f.note}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-Key = tuple  # (model, method, format, device, batch_size), as harness.results.compare
+Key = tuple  # (model, method, format, device, batch_size[, shape]), as results.compare
 
 # One warm-up per artifact, then `blocks` blocks of BLOCK_S each per artifact.
 CONFIRM_MEASURE = {"warmup_s": 1.0, "accuracy": False, "timeout_s": 600.0}
@@ -33,7 +33,7 @@ SELECT v.runtime, v.precision, v.artifact_path, v.sha256, v.companions, v.eval_p
 FROM cells c JOIN variants v USING (variant_id)
 JOIN measurements m ON m.run_id = c.run_id AND m.cell_id = c.cell_id
 WHERE c.run_id = ? AND c.model = ? AND c.method = ? AND c.format = ? AND c.device = ?
-  AND m.batch_size = ?"""
+  AND m.batch_size = ? AND coalesce(m.shape, '') = ?"""
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Remeasured:
 
 
 def _cell(con: duckdb.DuckDBPyConnection, run_id: str, key: Key) -> dict | str:
-    row = con.execute(_VARIANT_SQL, [run_id, *key]).fetchone()
+    shape = key[5] if len(key) > 5 else ""
+    row = con.execute(_VARIANT_SQL, [run_id, *key[:5], shape]).fetchone()
     if row is None:
         return f"run {run_id} has no measured variant for this cell"
     runtime, precision, path, sha256, companions, pack, threads = row
@@ -70,7 +71,7 @@ def _cell(con: duckdb.DuckDBPyConnection, run_id: str, key: Key) -> dict | str:
                        artifact=FileRef(path, sha256, tuple(companions)),
                        eval_pack=FileRef(pack["path"], pack["sha256"]),
                        measure=CONFIRM_MEASURE | {"batch_sizes": [key[4]],
-                                                  "threads": threads or 1})
+                                                  "threads": threads or 1, "shape": shape})
 
 
 def cells_for(con: duckdb.DuckDBPyConnection, base_id: str, cand_id: str, key: Key,

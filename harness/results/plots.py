@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-FIDELITY_LABEL = "top-1 agreement with fp32 (fidelity)"
+FIDELITY_LABEL = "cosine to the fp32 outputs (fidelity)"
 
 Row = Mapping[str, object]
 
@@ -48,12 +48,11 @@ def _message(text: str, title: str) -> bytes:
 
 
 def quality(row: Row) -> tuple[float | None, bool]:
-    """(value, labelled): top-1 accuracy on labelled data, else top-1 agreement with fp32."""
-    if row.get("accuracy_top1") is not None:
-        return float(row["accuracy_top1"]), True
-    if row.get("fidelity_top1_agreement") is not None:
-        return float(row["fidelity_top1_agreement"]), False
-    return None, False
+    """(value, labelled): the row's quality per its task (top-1 on labelled data, else the
+    cosine of its outputs to the fp32 source's)."""
+    if row.get("quality") is None:
+        return None, False
+    return float(row["quality"]), row.get("quality_threshold") is None
 
 
 def _ok(rows: Iterable[Row]) -> list[Row]:
@@ -150,7 +149,8 @@ def pareto_plot(rows: Iterable[Row]) -> bytes:
     colour, marker, handles = _styles(rows)
     panels = defaultdict(list)
     for r in rows:
-        panels[(r["device"], r["model"])].append(r)
+        model = r["model"] + (f" ({r['shape']})" if r.get("shape") else "")
+        panels[(r["device"], model)].append(r)
     fig, axes = _grid(len(panels), 3, 4.6, 3.6, extra_w=1.8)
     for ax, ((device, model), cell_rows) in zip(axes, panels.items()):
         pts = [(float(r["latency_p50_ms"]), quality(r)[0]) for r in cell_rows]

@@ -1,7 +1,8 @@
-"""`harness recommend`: what to ship, per model and device, from the results database.
+"""`harness recommend`: what to ship, per model, device and shape, from the results database.
 
-The best ok variant by the chosen metric among those whose accuracy drop against the fp32
-source is within the budget; top-1 on labelled data, else top-1 agreement with fp32."""
+The best ok variant by the chosen metric among those that keep the fp32 source's quality:
+a labelled metric (top-1) within the budget in points, a fidelity metric (cosine to the
+fp32 outputs) above the threshold of its precision (harness/results/quality_sql.py)."""
 
 from __future__ import annotations
 
@@ -20,26 +21,26 @@ WITH src AS (
                ELSE run_id = $run END
 ),
 r AS (
-    SELECT *, 100 * coalesce(reference_top1 - accuracy_top1, 1 - fidelity_top1_agreement)
-                  AS drop_pts
+    SELECT *, {drop} AS drop_pts, {within} AS keeps_quality
     FROM src
     WHERE status = 'ok' AND ($device IS NULL OR device = $device)
       AND batch_size = coalesce($batch, (SELECT min(batch_size) FROM src s2
                                          WHERE s2.run_id = src.run_id))
 ),
-base AS (SELECT run_id, model, device, min({col}) AS fp32_value FROM r
+base AS (SELECT run_id, model, device, shape, min({col}) AS fp32_value FROM r
          WHERE is_baseline GROUP BY ALL),
 best AS (
-    SELECT * FROM r WHERE drop_pts <= $budget AND {col} IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY run_id, model, device ORDER BY {col}) = 1
+    SELECT * FROM r WHERE keeps_quality AND {col} IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY run_id, model, device, shape ORDER BY {col}) = 1
 )
-SELECT m.run_id, m.model, m.device, best.method, best.format, best.precision,
+SELECT m.run_id, m.model, m.device, m.shape, best.method, best.format, best.precision,
        best.batch_size, best.{col} AS value, base.fp32_value, best.drop_pts,
+       best.quality, best.quality_metric, best.quality_threshold,
        (SELECT max(energy_note) FROM r e WHERE e.run_id = m.run_id) AS energy_note
-FROM (SELECT DISTINCT run_id, model, device FROM r) m
-LEFT JOIN best USING (run_id, model, device)
-LEFT JOIN base USING (run_id, model, device)
-ORDER BY m.model, m.device
+FROM (SELECT DISTINCT run_id, model, device, shape FROM r) m
+LEFT JOIN best USING (run_id, model, device, shape)
+LEFT JOIN base USING (run_id, model, device, shape)
+ORDER BY m.model, m.device, m.shape
 """
 
 
@@ -50,7 +51,10 @@ def recommend(con: duckdb.DuckDBPyConnection, *, metric: str = "p50", device: st
         raise InputError(f"unknown metric {metric!r}", field="--metric",
                          allowed=", ".join(METRICS))
     col, _ = METRICS[metric]
-    cur = con.execute(SQL.format(col=col), {"device": device, "batch": batch_size,
+    from harness.results.quality_sql import DROP_PTS, within_budget
+
+    cur = con.execute(SQL.format(col=col, drop=DROP_PTS, within=within_budget()),
+                      {"device": device, "batch": batch_size,
                                             "budget": max_accuracy_drop, "run": run_id})
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -60,20 +64,25 @@ def print_recommendations(rows: list[dict], metric: str, budget: float, console)
     from rich.table import Table
 
     _, unit = METRICS[metric]
-    table = Table(title=f"What to ship: lowest {metric} within {budget:g} point(s) of fp32 "
-                        "accuracy")
-    for col in ("model", "device", "method", "format", "precision", "batch", f"{metric} ({unit})",
-                "vs fp32", "drop pts", "run"):
+    from harness.results.summary import gate_text, quality_text
+
+    table = Table(title=f"What to ship: lowest {metric} that keeps the fp32 quality (top-1 "
+                        f"within {budget:g} point(s); without labels, cosine above the "
+                        f"precision's threshold)")
+    for col in ("model", "device", "shape", "method", "format", "precision", "batch",
+                f"{metric} ({unit})", "vs fp32", "quality", "drop", "run"):
         table.add_column(col)
     for r in rows:
         if r["method"] is None:
             note = ("no energy counter: " + (r["energy_note"] or "unknown")) if metric == \
-                "energy" else "nothing within the accuracy budget"
-            table.add_row(r["model"], r["device"], note, "", "", "", "", "", "", r["run_id"])
+                "energy" else "nothing keeps the quality"
+            table.add_row(r["model"], r["device"], r["shape"] or "-", note, "", "", "", "",
+                          "", "", "", r["run_id"])
             continue
         ratio = (r["fp32_value"] / r["value"]) if r["fp32_value"] and r["value"] else None
-        table.add_row(r["model"], r["device"], r["method"], r["format"], r["precision"],
-                      str(r["batch_size"]), f"{r['value']:.4g}",
-                      f"{ratio:.2f}x better" if ratio else "-", f"{r['drop_pts']:+.2f}",
-                      r["run_id"])
+        table.add_row(r["model"], r["device"], r["shape"] or "-", r["method"], r["format"],
+                      r["precision"], str(r["batch_size"]), f"{r['value']:.4g}",
+                      f"{ratio:.2f}x better" if ratio else "-",
+                      quality_text(r["quality"], r["quality_metric"], r["quality_threshold"]),
+                      gate_text(r["drop_pts"], r["quality_threshold"]), r["run_id"])
     console.print(table)

@@ -92,8 +92,9 @@ def _num(value, fmt: str = "{:.3f}") -> str:
 
 
 def _quality_text(row: dict) -> str:
-    value, labelled = plots.quality(row)
-    return "-" if value is None else f"{value:.2%}" + ("" if labelled else " (fidelity)")
+    from harness.results.summary import quality_text
+    return quality_text(row.get("quality"), row.get("quality_metric"),
+                        row.get("quality_threshold"))
 
 
 class _Html(str):
@@ -123,8 +124,8 @@ def _table(headers: list[str] | None, rows: list[list], numeric: set[int] = froz
             "</tbody></table>")
 
 
-BEST_HEADERS = ["model", "device", "method", "format", "precision", "batch", "p50 ms",
-                "vs baseline", "top-1 / fidelity", "drop pts", "size MB"]
+BEST_HEADERS = ["model", "device", "shape", "method", "format", "precision", "batch",
+                "p50 ms", "vs baseline", "quality", "drop", "size MB"]
 
 
 def _parity_note(suspect: bool | None) -> str:
@@ -132,12 +133,14 @@ def _parity_note(suspect: bool | None) -> str:
 
 
 def _best_cells(best: tuple) -> list[str]:
-    (model, device, method, fmt, precision, batch, p50, speedup, quality, labelled, drop,
-     size, suspect) = best
-    return [model, device, method, fmt, precision + _parity_note(suspect),
+    from harness.results.summary import gate_text, quality_text
+
+    (model, device, method, fmt, precision, batch, p50, speedup, quality, metric, threshold,
+     drop, size, suspect, shape) = best
+    return [model, device, shape or "-", method, fmt, precision + _parity_note(suspect),
             str(batch), _num(p50), _num(speedup, "{:.2f}x"),
-            _num(quality, "{:.2%}") + ("" if labelled else " (fidelity)"),
-            _num(drop, "{:+.2f}"), _num(size and size / 2**20, "{:.2f}")]
+            quality_text(quality, metric, threshold), gate_text(drop, threshold),
+            _num(size and size / 2**20, "{:.2f}")]
 
 
 def _headline(error: str | None) -> str:
@@ -251,9 +254,8 @@ def render_html(data: dict) -> str:
     sections = [
         f"<h1>harness report: {escape(run['run_id'])}</h1>",
         _table(None, _header_facts(data), cls="meta"),
-        f"<h2>Best variant per model and device (accuracy drop &le; "
-        f"{ACCURACY_BUDGET_POINTS:g} point)</h2>",
-        _table(BEST_HEADERS, best, numeric={5, 6, 7, 8, 9, 10}) if best else
+        "<h2>Best variant per model, device and shape that keeps the fp32 quality</h2>",
+        _table(BEST_HEADERS, best, numeric={6, 7, 8, 11}) if best else
         "<p class=muted>No ok cell within the accuracy budget.</p>",
         "<p class=muted>Drop: points of top-1 lost against the reference on labelled data; on "
         "unlabelled data, points of disagreement with the fp32 source (fidelity).</p>",
@@ -279,8 +281,9 @@ def render_markdown(data: dict) -> str:
     facts = dict(_header_facts(data))
     lines = [f"## harness run `{facts['run']}`: {facts['status']} (matrix {facts['matrix']}, "
              f"tag {facts['tag']}; {facts['cells']})", "",
-             f"### Best variant per model and device (accuracy drop <= "
-             f"{ACCURACY_BUDGET_POINTS:g} point)", ""]
+             f"### Best variant per model, device and shape that keeps the fp32 quality "
+             f"(top-1 within {ACCURACY_BUDGET_POINTS:g} point, or cosine above the "
+             f"precision's threshold)", ""]
     if data["best"]:
         lines += [_md_row(BEST_HEADERS), _md_row(["---"] * len(BEST_HEADERS))]
         lines += [_md_row(_best_cells(b)) for b in data["best"]]

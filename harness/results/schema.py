@@ -29,9 +29,14 @@ MEASUREMENT_COLUMNS_V5 = {"host_latency_p50_ms": "DOUBLE", "processes": "INTEGER
                           "latency_process_p50s_ms": "DOUBLE[]", "peak_rss_sampled_mb": "DOUBLE"}
 # v7: notes on a figure a reader must not take at face value (int8 that may saturate)
 MEASUREMENT_COLUMNS_V7 = {"warnings": "VARCHAR"}
+# v8: rows per shape of the named axes (measure.shapes); quality per the model's task: the
+# figure that gates a pick, its metric, the fp32 source's value of it (labelled metrics)
+# and, for fidelity metrics, the threshold of the row's precision
+MEASUREMENT_COLUMNS_V8 = {"shape": "VARCHAR", "quality": "DOUBLE", "quality_metric": "VARCHAR",
+                          "reference_quality": "DOUBLE", "quality_threshold": "DOUBLE"}
 MEASUREMENT_COLUMNS = (MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
                        | MEASUREMENT_COLUMNS_V4 | MEASUREMENT_COLUMNS_V5
-                       | MEASUREMENT_COLUMNS_V7)
+                       | MEASUREMENT_COLUMNS_V7 | MEASUREMENT_COLUMNS_V8)
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
@@ -156,8 +161,57 @@ V6 = [
     PARETO_VIEW, LATEST_VIEW]
 V7 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
       for name, kind in MEASUREMENT_COLUMNS_V7.items()]
-V7 += [_results_view(tuple(VARIANT_COLUMNS_V3), tuple(MEASUREMENT_COLUMNS), (PARITY_STATUS,)),
+V7 += [_results_view(tuple(VARIANT_COLUMNS_V3),
+                     tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",)
+                     + tuple(MEASUREMENT_COLUMNS_V4) + tuple(MEASUREMENT_COLUMNS_V5)
+                     + tuple(MEASUREMENT_COLUMNS_V7), (PARITY_STATUS,)),
        PARETO_VIEW, LATEST_VIEW]
+
+# Pareto per run, model, device, batch size and shape on p50 and quality (v8: the task's
+# quality, not top-1 agreement, which means little on random weights fed noise).
+PARETO_VIEW_V8 = """CREATE OR REPLACE VIEW pareto AS
+    WITH r AS (SELECT * FROM results
+               WHERE status = 'ok' AND latency_p50_ms IS NOT NULL AND quality IS NOT NULL)
+    SELECT a.* FROM r a WHERE NOT EXISTS (
+        SELECT 1 FROM r b
+        WHERE b.run_id = a.run_id AND b.model = a.model AND b.device = a.device
+          AND b.batch_size = a.batch_size AND b.shape IS NOT DISTINCT FROM a.shape
+          AND b.quality_metric = a.quality_metric
+          AND b.latency_p50_ms <= a.latency_p50_ms AND b.quality >= a.quality
+          AND (b.latency_p50_ms < a.latency_p50_ms OR b.quality > a.quality))"""
+
+_V8_OLD = tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",) + tuple(MEASUREMENT_COLUMNS_V4) \
+    + tuple(MEASUREMENT_COLUMNS_V5) + tuple(MEASUREMENT_COLUMNS_V7)
+_V8_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS.items())
+V8 = [
+    "DROP VIEW IF EXISTS latest", "DROP VIEW IF EXISTS pareto", "DROP VIEW IF EXISTS results",
+    # the primary key gains the shape: a new table, the rows copied over
+    f"""CREATE TABLE measurements_v8 (
+    run_id VARCHAR, cell_id VARCHAR,
+    {_V8_DDL},
+    PRIMARY KEY (run_id, cell_id, batch_size, shape))""",
+    f"""INSERT INTO measurements_v8 (run_id, cell_id, {", ".join(_V8_OLD)}, shape, quality,
+        quality_metric, reference_quality, quality_threshold)
+    SELECT run_id, cell_id, {", ".join(_V8_OLD)}, '',
+           coalesce(accuracy_top1, fidelity_cosine_min),
+           CASE WHEN accuracy_top1 IS NOT NULL THEN 'top1'
+                WHEN fidelity_cosine_min IS NOT NULL THEN 'fidelity_cosine_min' END,
+           CASE WHEN accuracy_top1 IS NOT NULL THEN reference_top1 END,
+           CASE WHEN accuracy_top1 IS NULL AND fidelity_cosine_min IS NOT NULL THEN
+               CASE precision WHEN 'fp32' THEN 0.9999 WHEN 'fp16' THEN 0.999
+                              WHEN 'bf16' THEN 0.99 ELSE 0.9 END END
+    FROM measurements""",
+    "DROP TABLE measurements",
+    "ALTER TABLE measurements_v8 RENAME TO measurements",
+    "ALTER TABLE latency_samples ADD COLUMN shape VARCHAR DEFAULT ''",
+    """CREATE TABLE metrics (
+    run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, shape VARCHAR, name VARCHAR,
+    value DOUBLE, PRIMARY KEY (run_id, cell_id, batch_size, shape, name))""",
+    "ALTER TABLE variants ADD COLUMN task VARCHAR",
+    "ALTER TABLE variants ADD COLUMN inputs JSON",
+    _results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_COLUMNS),
+                  (PARITY_STATUS,)),
+    PARETO_VIEW_V8, LATEST_VIEW]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
@@ -167,5 +221,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "host-timed p50, worker processes per cell, sampled peak RSS", V5),
     (6, "parity not measured is NULL with its reason, not passed; parity_status", V6),
     (7, "measurement warnings (int8 that may saturate on a CPU without VNNI)", V7),
+    (8, "rows per shape; quality and its metric per task; metrics table; variant task and "
+        "inputs", V8),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

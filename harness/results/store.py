@@ -138,6 +138,8 @@ class Store:
         for name in VARIANT_COLUMNS_V3:
             row[name] = model_stats.get(name)
         row["method_report"] = json.dumps(manifest.get("method_report") or {})
+        row["task"] = manifest.get("task")
+        row["inputs"] = json.dumps(manifest.get("inputs"))
         row["companions"] = json.dumps(manifest.get("companions") or [])
         pack = manifest.get("eval_pack")
         row["eval_pack"] = json.dumps({"path": pack["path"], "sha256": pack["sha256"]}
@@ -183,16 +185,28 @@ class Store:
 
     def _write_measurement(self, run_id: str, cell_id: str, row: dict) -> None:
         cols = list(MEASUREMENT_COLUMNS)
+        row = row | {"shape": row.get("shape") or ""}
         values = [run_id, cell_id] + [row.get(c) for c in cols]
         self.con.execute(
             f"INSERT OR REPLACE INTO measurements (run_id, cell_id, {', '.join(cols)}) "
             f"VALUES ({', '.join('?' * len(values))})", values)
+        metrics = {k: v for k, v in (row.get("metrics") or {}).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if metrics:
+            self.con.execute("DELETE FROM metrics WHERE run_id = ? AND cell_id = ? AND "
+                             "batch_size = ? AND shape = ?",
+                             [run_id, cell_id, row["batch_size"], row["shape"]])
+            self.con.executemany(
+                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                [[run_id, cell_id, row["batch_size"], row["shape"], name, float(value)]
+                 for name, value in sorted(metrics.items())])
         samples = np.asarray(row.get("samples_ms", []), dtype=np.float64)
         if len(samples):
             batch = {  # noqa: F841 - read by DuckDB's replacement scan below
                 "run_id": np.full(len(samples), run_id, dtype=object),
                 "cell_id": np.full(len(samples), cell_id, dtype=object),
                 "batch_size": np.full(len(samples), row["batch_size"], dtype=np.int32),
+                "shape": np.full(len(samples), row["shape"], dtype=object),
                 "iteration": np.arange(len(samples), dtype=np.int32),
                 "latency_ms": samples,
                 # which worker process took each sample (measure.processes > 1)
@@ -200,5 +214,6 @@ class Store:
                                       dtype=np.int32),
             }
             self.con.execute("DELETE FROM latency_samples WHERE run_id = ? AND cell_id = ? "
-                             "AND batch_size = ?", [run_id, cell_id, row["batch_size"]])
+                             "AND batch_size = ? AND shape = ?",
+                             [run_id, cell_id, row["batch_size"], row["shape"]])
             self.con.execute("INSERT INTO latency_samples BY NAME SELECT * FROM batch")

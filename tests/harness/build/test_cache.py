@@ -176,10 +176,11 @@ def test_a_cache_hit_touches_the_manifest(tmp_path, monkeypatch):
     manifest = folder / "manifest.json"
     old = manifest.stat().st_mtime
     monkeypatch.setattr(harness.models, "load_model", lambda spec, base, cache: SimpleNamespace(
-        weights_digest="d", input_shape=(1, 32, 32), info={}, inputs=()))
-    monkeypatch.setattr(harness.data, "load_dataset", lambda name, inputs: None)
+        weights_digest="d", input_shape=(1, 32, 32), info={}, inputs=(), task="generic"))
+    monkeypatch.setattr(harness.data, "load_dataset", lambda *args: SimpleNamespace(
+        name="d", shape={}, calib={}, train=None, train_y=None))
     monkeypatch.setattr(build, "eval_pack", lambda loaded, dataset, cache, *a, **k: (None, {}))
-    monkeypatch.setattr(build, "variant_key", lambda *args: OK)
+    monkeypatch.setattr(build, "variant_key", lambda *args, **kw: OK)
     threads = torch.get_num_threads()
     try:
         result = build.build_variant(build.VariantRequest(

@@ -121,7 +121,7 @@ def test_fp32_and_int8_variants_build_with_parity(built):
     quantizer = static["toolchain"]["quantizer"]
     assert quantizer["recipe"] == "static_wi8_ai8" and quantizer["calibration_samples"] == 128
     assert quantizer["io"] == {"input": "float32", "output": "float32"}
-    assert fp32["toolchain"]["format_options"]["dynamic_batch"] is True
+    assert fp32["toolchain"]["format_options"]["dynamic_axes"] == "batch only"
 
 
 @pytest.mark.integration
@@ -165,11 +165,16 @@ def test_the_runtime_quantizes_int8_inputs_and_dequantizes_int8_outputs(cache_di
     data = load_dataset("digits", (1, 32, 32))
     module = load_model(DIGITS, tmp_path, cache_dir).module
     src, int8_io, float_io = (tmp_path / f"{n}.tflite" for n in ("fp32", "int8_io", "float_io"))
-    TfliteFormat().export(module, torch.from_numpy(data.test_x[:2]), src)
-    details = _quantize_static(src, int8_io, data.calib_x[:64], symmetric=False,
+    from harness.formats.onnx_format import calibration_batches
+    from tests.packs import single_input_spec
+
+    spec = single_input_spec()
+    TfliteFormat().export(module, (torch.from_numpy(data.test_x[:2]),), src, spec)
+    batches = calibration_batches(data.calib, spec.inputs, 64)
+    details = _quantize_static(src, int8_io, batches, spec.inputs, symmetric=False,
                                per_channel=True, float_io=False)
     assert details["io"] == {"input": "int8", "output": "int8"}
-    _quantize_static(src, float_io, data.calib_x[:64], symmetric=False, per_channel=True)
+    _quantize_static(src, float_io, batches, spec.inputs, symmetric=False, per_channel=True)
     a = open_session(str(int8_io), threads=1, device="intel-cpu", precision="int8")
     b = open_session(str(float_io), threads=1, device="intel-cpu", precision="int8")
     [(a_dtype, _)] = a.info["inputs"].values()

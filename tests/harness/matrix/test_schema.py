@@ -98,7 +98,7 @@ def test_chains_flatten_and_quantization_must_come_last(tmp_path):
     (lambda d: d | {"models": [{"name": "m", "source": "http://x"}]}, "models[0].source",
      "builtin:NAME"),
     (lambda d: d | {"models": [{"name": "m", "source": "torchvision:resnet18"}]},
-     "models[0]", "input_shape is required"),
+     "models[0]", "input_shape or inputs is required"),
 ])
 def test_invalid_matrices_name_file_field_and_allowed(tmp_path, mutate, field, fragment):
     path = write(tmp_path, mutate(dict(BASE)))

@@ -43,7 +43,8 @@ def test_channel_pruning_makes_a_smaller_model_that_exports_to_onnx(digits_model
 
     x = digits_ctx.dataset.test_x[:2]
     path = tmp_path / "pruned.onnx"
-    FORMATS["onnx"].export(out.module, torch.from_numpy(x), path)
+    from tests.packs import single_input_spec
+    FORMATS["onnx"].export(out.module, (torch.from_numpy(x),), path, single_input_spec())
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     with torch.no_grad():

@@ -59,7 +59,9 @@ def test_qat_trains_fake_quant_and_exports_qdq_onnx_that_ort_runs(digits_model, 
 
     x = digits_ctx.dataset.test_x
     path = tmp_path / "qat.onnx"
-    FORMATS["onnx"].export(out.module.eval(), torch.from_numpy(x[:2]), path)
+    from tests.packs import single_input_spec
+    FORMATS["onnx"].export(out.module.eval(), (torch.from_numpy(x[:2]),), path,
+                           single_input_spec())
     assert count(path, "QuantizeLinear") > 0 and count(path, "DequantizeLinear") > 0
     session = open_session("onnxruntime", str(path), threads=1, device="intel-cpu",
                            precision="int8")

@@ -33,7 +33,7 @@ PREFIX = ("digits_cnn", "onnx", "intel-cpu")
 
 
 def _key(method: str, batch_size: int | None = 1) -> tuple:
-    return (PREFIX[0], method, *PREFIX[1:], batch_size)
+    return (PREFIX[0], method, *PREFIX[1:], batch_size, "")
 
 
 # fixture generation -------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def runs() -> dict:
 
 
 def _cells(rows: list[dict]) -> dict:
-    return {(r["model"], r["method"], r["format"], r["device"], r["batch_size"]): CellData(
+    return {(r["model"], r["method"], r["format"], r["device"], r["batch_size"], ""): CellData(
         np.asarray(r["samples_ms"], dtype=np.float64), r["latency_p50_ms"], r["accuracy"],
         r["accuracy_kind"], r["peak_rss_mb"], r["status"], r["error"]) for r in rows}
 
@@ -240,7 +240,8 @@ def _write_run(store: Store, run_id: str, tag: str | None, started: datetime,
             "latency_p50_ms": r["latency_p50_ms"], "iterations": len(r["samples_ms"]),
             "accuracy_top1": r["accuracy"] if r["accuracy_kind"] == "top1" else None,
             "fidelity_top1_agreement": r["accuracy"] if r["accuracy_kind"] == "fidelity"
-            else None, "peak_rss_mb": r["peak_rss_mb"], "samples_ms": r["samples_ms"]}
+            else None, "quality": r["accuracy"], "quality_metric": r["accuracy_kind"],
+            "peak_rss_mb": r["peak_rss_mb"], "samples_ms": r["samples_ms"]}
             for r in cell_rows])
     if status != "running":
         store.finish_run(run_id, status)

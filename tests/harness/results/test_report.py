@@ -36,7 +36,11 @@ def measurement(batch, p50, acc, cv=0.02, labelled=True, seed=0, noisy=None):
            "peak_rss_mb": 100.0, "stop_reason": "ci_target", "iterations": 200,
            "fidelity_top1_agreement": acc, "samples_ms": samples.tolist()}
     if labelled:
-        row |= {"accuracy_top1": acc, "reference_top1": 0.98}
+        row |= {"accuracy_top1": acc, "reference_top1": 0.98, "quality": acc,
+                "quality_metric": "top1", "reference_quality": 0.98}
+    else:  # what the recorder stores without labels: a fidelity cosine and its threshold
+        row |= {"fidelity_cosine_min": acc, "quality": acc,
+                "quality_metric": "fidelity_cosine_min", "quality_threshold": 0.9}
     return row
 
 
@@ -108,9 +112,9 @@ def test_noisy_is_the_stored_flag_and_unchecked_parity_is_said(db, tmp_path):
 
 def test_markdown_has_the_best_variant_table_and_no_images(db, tmp_path):
     md = write_report(db, "r1", tmp_path / "r.md", fmt="md").read_text()
-    assert "| model | device | method | format |" in md
+    assert "| model | device | shape | method | format |" in md
     # int8 loses 0.5 point of top-1 (within the 1-point budget) and is twice as fast.
-    assert re.search(r"\| m \| intel-cpu \| int8 \| onnx \| .* \| 2\.00x \|", md)
+    assert re.search(r"\| m \| intel-cpu \| - \| int8 \| onnx \| .* \| 2\.00x \|", md)
     # A traceback is summarised by its last line, the exception.
     assert "failed** `m/fp32/torch/intel-cpu`: RuntimeError: shape [1] & [8] mismatch" in md
     assert "data:image" not in md

@@ -83,7 +83,8 @@ def test_pareto_keeps_only_undominated_cells(store):
     for method, p50, acc in (("a", 1.0, 0.90), ("b", 2.0, 0.95), ("c", 3.0, 0.94)):
         cell = Cell("m", method, "onnx", "intel-cpu")
         store.write_cell("r1", cell, status="ok", measurements=[
-            measurement(1) | {"latency_p50_ms": p50, "accuracy_top1": acc}])
+            measurement(1) | {"latency_p50_ms": p50, "accuracy_top1": acc, "quality": acc,
+                               "quality_metric": "top1"}])
     names = store.con.execute("SELECT method FROM pareto ORDER BY method").fetchall()
     assert names == [("a",), ("b",)]
 
@@ -117,3 +118,22 @@ def test_parity_stored_as_passed_without_a_measurement_is_corrected(tmp_path):
     assert rows == [("ort", False, "true", None),
                     ("trt", None, None, "no nvidia-gpu device on the build host")]
     con.close()
+
+
+def test_rows_per_shape_and_their_metrics_land_in_the_long_table(store):
+    cell = Cell("encoder", "fp32", "onnx", "intel-cpu")
+    rows = [measurement(b) | {"shape": s, "quality": 0.99, "quality_metric": "cosine_min",
+                              "metrics": {"cosine_min": 0.99, "out0_sqnr_db": 31.5,
+                                          "samples": 32, "flag": True}}
+            for s in ("seq=32", "seq=128") for b in (1, 8)]
+    store.write_cell("r1", cell, status="ok", measurements=rows)
+    got = store.con.execute("SELECT shape, batch_size, quality_metric FROM results "
+                            "ORDER BY shape, batch_size").fetchall()
+    assert got == [("seq=128", 1, "cosine_min"), ("seq=128", 8, "cosine_min"),
+                   ("seq=32", 1, "cosine_min"), ("seq=32", 8, "cosine_min")]
+    names = store.con.execute("SELECT DISTINCT name FROM metrics ORDER BY 1").fetchall()
+    assert names == [("cosine_min",), ("out0_sqnr_db",), ("samples",)]  # numbers only
+    assert store.con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 12
+    samples = store.con.execute("SELECT shape, count(*) FROM latency_samples GROUP BY 1 "
+                                "ORDER BY 1").fetchall()
+    assert samples == [("seq=128", 2000), ("seq=32", 2000)]
