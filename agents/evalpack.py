@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.arrays import contiguous
 from agents.cell import InputSpec, shape_label
 
 PACK_VERSION = 2
@@ -66,13 +67,13 @@ class EvalPack:
 
     def sample(self, j: int, i: int) -> dict[str, np.ndarray]:
         """Sample i of shape j as a batch of 1."""
-        return {s.name: np.ascontiguousarray(take(a, s, [i]))
+        return {s.name: contiguous(take(a, s, [i]))
                 for s, a in zip(self.inputs, self._inputs(j).values())}
 
     def batch(self, j: int, size: int) -> dict[str, np.ndarray]:
         """A batch of `size` samples of shape j (cycling through the test samples)."""
         index = np.arange(size) % self.samples
-        return {s.name: np.ascontiguousarray(take(a, s, index))
+        return {s.name: contiguous(take(a, s, index))
                 for s, a in zip(self.inputs, self._inputs(j).values())}
 
     def reference(self, j: int) -> list[np.ndarray]:
@@ -90,9 +91,9 @@ def write_pack(path: Path, *, task: str, inputs: list[InputSpec], shapes: list[d
     references = references if references is not None else [[] for _ in test_inputs]
     for j, (inputs_j, refs_j) in enumerate(zip(test_inputs, references)):
         for name, array in inputs_j.items():
-            arrays[f"s{j}/in/{name}"] = np.ascontiguousarray(array)
+            arrays[f"s{j}/in/{name}"] = contiguous(array)
         for k, ref in enumerate(refs_j):
-            arrays[f"s{j}/out/{k}"] = np.ascontiguousarray(ref)
+            arrays[f"s{j}/out/{k}"] = contiguous(ref)
     if labels is not None:
         arrays["labels"] = np.asarray(labels)
     outputs = len(references[0]) if references else 0

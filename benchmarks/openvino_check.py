@@ -1,14 +1,15 @@
 """Cross-check the harness's OpenVINO latency against OpenVINO's own benchmark_app.
 
 Builds (or reuses, from the artifact cache) the digits CNN's fp32, int8 (nncf.quantize) and
-int8-dyn (nncf.compress_weights) OpenVINO variants, and resnet18 (random init, 3x224x224)
-with --resnet18; then, for a few alternating rounds, measures each through the harness
+int8-dyn (nncf.compress_weights) OpenVINO variants, resnet18 (random init, 3x224x224) with
+--resnet18, and the tiny BERT classifier edge.yaml measures (two int64 inputs, input_ids
+and attention_mask [batch, seq], built and timed at seq 128) with --encoder; then, for a few alternating rounds, measures each through the harness
 worker (agents.launcher.run_cell: fresh process, batch 1, N threads) and with benchmark_app
 under the same settings:
 
     benchmark_app -m IR -d CPU -hint none -nthreads N -nstreams 1 -api sync
-                  -data_shape [1,C,H,W] -inference_only true -infer_precision f32 -t SECONDS
-                  -i input:BATCH.npy
+                  -data_shape NAME[1,...],... -inference_only true -infer_precision f32
+                  -t SECONDS -i NAME:BATCH-NAME.npy ...
 
 Both time the same thing: OpenVINO's request timer (InferRequest.latency) around infer() on
 an input set once, in an OpenVINO-allocated tensor, holding the same batch (the harness's
@@ -18,8 +19,8 @@ printed beside the verdict.
 
 The harness compiles the IR with its dynamic batch and INFERENCE_PRECISION_HINT f32 (also for
 int8 IRs, whose non-quantized layers then run in f32), so benchmark_app gets -data_shape (the
-model stays dynamic) and -infer_precision f32; `-shape [1,C,H,W]` (the IR reshaped to a
-static batch of 1) is shown with --static.
+model stays dynamic) and -infer_precision f32; `-shape` (the IR reshaped to the static
+shape of the batch) is shown with --static.
 
 This host's speed drifts by 5-10% within a minute and between processes, more than the 3%
 being checked, so the check is paired: each round measures the harness and benchmark_app
@@ -28,7 +29,8 @@ the per-round ratio harness/benchmark_app. Medians of each tool's per-round medi
 printed too.
 
     .venv/bin/python benchmarks/openvino_check.py [--threads 1] [--seconds 2] [--rounds 10]
-                                                  [--resnet18] [--static] [--json OUT]
+                                                  [--resnet18] [--encoder] [--static]
+                                                  [--json OUT]
 
 Exit status: 0 when every variant's ratio is within 3%, 1 otherwise. `--mismatch` is a check
 of the check: benchmark_app times another variant's IR than the harness does, so it must
@@ -53,22 +55,19 @@ from benchmarks.variants import build_check_variants, first_batch, timing_cell  
 TOLERANCE = 0.03
 MEDIAN_RE = re.compile(r"Median:\s+([0-9.]+)\s*(ms|us)")
 PROPERTY_RE = re.compile(r"^\[ INFO \]\s{3}([A-Z_]+): (.*)$")
-INPUT_NAME = "input"
 
 
-def _input_shape(manifest: dict) -> list[int]:
-    (x,) = first_batch(manifest).values()
-    return list(x.shape)
-
-
-def batch_file(manifest: dict, folder: Path) -> Path:
-    """The batch the harness times (the first test sample), for benchmark_app's -i."""
+def batch_files(manifest: dict, folder: Path) -> dict[str, tuple[Path, list[int]]]:
+    """The batch the harness times (the first test sample), one .npy per named input, with
+    its shape: benchmark_app's -i and -data_shape."""
     import numpy as np
-    path = folder / f"{manifest['variant_id']}.npy"
-    if not path.is_file():
-        (x,) = first_batch(manifest).values()
-        np.save(path, x)
-    return path
+    files = {}
+    for name, array in first_batch(manifest).items():
+        path = folder / f"{manifest['variant_id']}-{name}.npy"
+        if not path.is_file():
+            np.save(path, array)
+        files[name] = (path, list(array.shape))
+    return files
 
 
 def printed_properties(stdout: str) -> dict:
@@ -113,14 +112,16 @@ def harness_p50(manifest: dict, threads: int, seconds: float) -> tuple[float, di
 
 
 def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: bool,
-                         inputs: Path) -> tuple[float, dict]:
+                         inputs: dict[str, tuple[Path, list[int]]]) -> tuple[float, dict]:
     """benchmark_app's median latency (ms) and the compiled model's properties it printed."""
     tool = Path(sys.executable).with_name("benchmark_app")
-    shape = "[" + ",".join(str(d) for d in _input_shape(manifest)) + "]"
+    shapes = ",".join(f"{name}[{','.join(str(d) for d in shape)}]"
+                      for name, (_, shape) in inputs.items())
     cmd = [str(tool), "-m", manifest["artifact_path"], "-d", "CPU", "-hint", "none",
            "-nthreads", str(threads), "-nstreams", "1", "-api", "sync",
-           "-shape" if static else "-data_shape", shape, "-inference_only", "true",
-           "-infer_precision", "f32", "-t", str(seconds), "-i", f"{INPUT_NAME}:{inputs}"]
+           "-shape" if static else "-data_shape", shapes, "-inference_only", "true",
+           "-infer_precision", "f32", "-t", str(seconds),
+           "-i", *(f"{name}:{path}" for name, (path, _) in inputs.items())]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
     found = MEDIAN_RE.search(out.stdout)
     if out.returncode != 0 or not found:
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--static", action="store_true",
                         help="also benchmark_app with -shape (the IR reshaped to batch 1)")
     parser.add_argument("--resnet18", action="store_true", help="also resnet18 (3x224x224)")
+    parser.add_argument("--encoder", action="store_true",
+                        help="also the tiny BERT classifier at seq 128 (two int64 inputs)")
     parser.add_argument("--cache", default=str(REPO / "results" / "cache"))
     parser.add_argument("--json", help="also write the raw numbers here")
     parser.add_argument("--mismatch", action="store_true",
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import tempfile
-    variants = build_check_variants("openvino", args.cache, args.resnet18)
+    variants = build_check_variants("openvino", args.cache, args.resnet18, args.encoder)
     inputs_dir = Path(tempfile.mkdtemp(prefix="openvino-check-"))
     # benchmark_app's IR: the harness's own, or with --mismatch the next variant's
     bench_manifest = {name: variants[(i + args.mismatch) % len(variants)][1]
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                     other = bench_manifest[name]
                     value, bench_properties[name] = benchmark_app_median(
                         other, args.threads, seconds, static=tool == "bench_static",
-                        inputs=batch_file(other, inputs_dir))
+                        inputs=batch_files(other, inputs_dir))
                 raw[name][tool].append(value)
             print(f"round {r + 1}/{args.rounds} {name}: " + ", ".join(
                 f"{t} {raw[name][t][-1]:.3f}" for t in raw[name]), flush=True)

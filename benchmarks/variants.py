@@ -1,6 +1,7 @@
 """The variants the cross-check scripts measure: the digits CNN (and, on request, a
-random-init resnet18) as fp32, dynamic int8 and static int8 in one format, built or reused
-through the harness's own build cache."""
+random-init resnet18 and the tiny BERT classifier at one sequence length) as fp32, dynamic
+int8 and static int8 in one format, built or reused through the harness's own build
+cache."""
 
 from __future__ import annotations
 
@@ -10,24 +11,45 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def build_check_variants(fmt: str, cache: str | Path, resnet18: bool) -> list[tuple[str, dict]]:
+ENCODER_SEQ = 128  # the sequence length the encoder's variants are built and timed at
+
+
+def check_models(resnet18: bool, encoder: bool = False) -> list[tuple]:
+    """(ModelSpec, shapes) for each model a check measures."""
+    from harness.matrix.schema import ModelSpec
+
+    models = [(ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits"),
+               ({},))]
+    if resnet18:
+        models.append((ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
+                                 input_shape=[3, 224, 224], dataset="synthetic"), ({},)))
+    if encoder:
+        from examples.make_models import make_tiny_bert
+
+        # the BERT classifier edge.yaml measures (made as `make models` makes it), two
+        # int64 inputs [batch, seq]
+        make_tiny_bert(REPO / "matrix" / "models" / "tiny-bert")
+        models.append((ModelSpec(name="tiny-bert", source="hf:matrix/models/tiny-bert",
+                                 task="classification"), ({"seq": ENCODER_SEQ},)))
+    return models
+
+
+def build_check_variants(fmt: str, cache: str | Path, resnet18: bool,
+                         encoder: bool = False) -> list[tuple[str, dict]]:
     from harness.build.variant import VariantRequest, build_variant
-    from harness.matrix.schema import BaselineMethod, ModelSpec, QuantizeMethod
+    from harness.matrix.schema import BaselineMethod, QuantizeMethod
 
     methods = [BaselineMethod(name="fp32", kind="baseline"),
                QuantizeMethod(name="int8-dyn", kind="quantize", mode="dynamic"),
                QuantizeMethod(name="int8", kind="quantize", mode="static")]
-    models = [ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")]
-    if resnet18:
-        models.append(ModelSpec(name="resnet18", source="torchvision:resnet18", weights=None,
-                                input_shape=[3, 224, 224], dataset="synthetic"))
     built = []
-    for model in models:
+    for model, shapes in check_models(resnet18, encoder):
         for method in methods:
             started = time.perf_counter()
             manifest = build_variant(VariantRequest(model=model, method=method.name,
                                                     steps=(method,), format=fmt,
-                                                    base_dir=str(REPO), cache_dir=str(cache)))
+                                                    base_dir=str(REPO), cache_dir=str(cache),
+                                                    shapes=shapes))
             how = ("cached" if manifest["cached"]
                    else f"built in {time.perf_counter() - started:.0f} s")
             print(f"{model.name}/{method.name}: {how}, {manifest['size_bytes'] / 1e6:.2f} MB, "

@@ -164,22 +164,26 @@ class ModelOptimizer:
                            input_shape=self.source.input_shape,
                            weights_digest=weights_digest(module), info=self.source.info)
 
-    def _build(self, step, fmt: str, dataset, module: torch.nn.Module | None = None) -> Variant:
+    def _build(self, step, fmt: str, dataset, module: torch.nn.Module | None = None, *,
+               loaded=None, device: str | None = None) -> Variant:
+        """Build `step` in `fmt` from `loaded` (default: the current model, or `module`),
+        checked against the device it will run on (default: config.device)."""
         from harness.build.variant import VariantRequest, build_loaded
         from harness.matrix.compat import skip_reason
         from harness.matrix.schema import ModelSpec
 
-        reason = skip_reason([step], fmt, self.config.device)
+        device = device or self.config.device
+        reason = skip_reason([step], fmt, device)
         if reason:
             raise UnavailableError(reason)
-        spec = ModelSpec.model_construct(name=self.source.name,
-                                         source=self.source.info.get("source", "python"),
-                                         weights=None, input_shape=list(self.source.input_shape),
-                                         inputs=None, task=self.source.task,
-                                         dataset=dataset.name)
+        loaded = loaded if loaded is not None else self._loaded(module)
+        spec = ModelSpec.model_construct(name=loaded.name,
+                                         source=loaded.info.get("source", "python"),
+                                         weights=None, input_shape=list(loaded.input_shape),
+                                         inputs=None, task=loaded.task, dataset=dataset.name)
         request = VariantRequest(model=spec, method=step.name, steps=(step,), format=fmt,
                                  base_dir=str(Path.cwd()), cache_dir=str(self.cache_dir))
-        return Variant(build_loaded(request, self._loaded(module), dataset))
+        return Variant(build_loaded(request, loaded, dataset))
 
     def _apply(self, step, dataset) -> torch.nn.Module:
         from harness.build.derived import apply_model_steps
@@ -296,22 +300,77 @@ class ModelOptimizer:
         return self._build(BaselineMethod(name="fp32", kind="baseline"), "onnx",
                            self._dataset())
 
-    def convert_to_tensorrt(self, onnx_model: Variant | str | Path | None = None,
-                            precision: Literal["fp32", "fp16", "int8"] = "fp16") -> Variant:
-        """A serialized TensorRT engine; UnavailableError where TensorRT or a GPU is missing."""
+    def convert_to_tensorrt(self, onnx_model: Variant | str | Path | torch.nn.Module | None
+                            = None, precision: Literal["fp32", "fp16", "int8"] = "fp32"
+                            ) -> Variant:
+        """A serialized TensorRT engine for nvidia-gpu, built by TensorRT's ONNX parser from
+        `onnx_model`: an ONNX Variant (convert_to_onnx's), the path of an ONNX file, a torch
+        module (exported first), or None (the current model). precision: fp32, fp16
+        (builder flag) or int8 (QDQ from static quantization on the calibration split).
+        Raises UnavailableError naming the missing package or device: the engine is built
+        on, and for, an NVIDIA GPU."""
+        step, loaded = self.tensorrt_request(onnx_model, precision)
         from harness.formats import FORMATS
 
         reason = FORMATS["tensorrt"].unavailable()
         if reason:
-            raise UnavailableError(f"convert_to_tensorrt: {reason}")
-        from harness.matrix.schema import BaselineMethod, CastMethod, QuantizeMethod
+            raise UnavailableError(f"convert_to_tensorrt: {reason}; the engine is built on "
+                                   f"this host for device nvidia-gpu")
+        from agents.devices import detect_kinds
 
-        step = {"fp32": BaselineMethod(name="fp32", kind="baseline"),
-                "fp16": CastMethod(name="fp16", kind="cast", dtype="fp16"),
-                "int8": QuantizeMethod(name="int8", kind="quantize", mode="static",
-                                       scheme={"symmetric": True,
-                                               "activation_dtype": "int8"})}[precision]
-        return self._build(step, "tensorrt", self._dataset())
+        if "nvidia-gpu" not in detect_kinds():
+            raise UnavailableError("convert_to_tensorrt: no NVIDIA GPU (nvidia-gpu) on this "
+                                   "host; TensorRT builds an engine on the GPU it will run on")
+        from harness.data import load_dataset
+
+        # a file brings its own inputs: seeded synthetic data for them (fidelity only)
+        dataset = (self._dataset() if loaded is None or loaded.module is not None
+                   else load_dataset("synthetic", loaded.inputs))
+        return self._build(step, "tensorrt", dataset, loaded=loaded, device="nvidia-gpu")
+
+    def tensorrt_request(self, onnx_model, precision: str) -> tuple:
+        """(the build step for `precision`, the model to build from: a LoadedModel, or None
+        for the current model) for convert_to_tensorrt; raises on what cannot be built."""
+        from harness.matrix.schema import BaselineMethod, CastMethod, QuantizeMethod
+        from harness.models import LoadedModel, load_model, weights_digest
+
+        steps = {"fp32": BaselineMethod(name="fp32", kind="baseline"),
+                 "fp16": CastMethod(name="fp16", kind="cast", dtype="fp16"),
+                 "int8": QuantizeMethod(name="int8", kind="quantize", mode="static",
+                                        scheme={"symmetric": True,
+                                                "activation_dtype": "int8"})}
+        if precision not in steps:
+            raise ValueError(f"convert_to_tensorrt: precision {precision!r} is not known "
+                             f"(allowed: {', '.join(steps)})")
+        if onnx_model is None:
+            return steps[precision], None
+        if isinstance(onnx_model, torch.nn.Module):
+            module = copy.deepcopy(onnx_model).eval()
+            return steps[precision], LoadedModel(
+                name=self.source.name, module=module, input_shape=self.source.input_shape,
+                weights_digest=weights_digest(module), info=self.source.info,
+                inputs=self.source.inputs, task=self.source.task)
+        if isinstance(onnx_model, Variant):
+            if onnx_model.format != "onnx":
+                raise ValueError(f"convert_to_tensorrt: the variant is in format "
+                                 f"{onnx_model.format!r} (allowed: an onnx variant, e.g. "
+                                 f"convert_to_onnx()'s)")
+            path = onnx_model.path
+        elif isinstance(onnx_model, (str, Path)):
+            path = Path(onnx_model)
+        else:
+            raise TypeError(f"convert_to_tensorrt: onnx_model is a {type(onnx_model).__name__} "
+                            f"(allowed: an onnx Variant, the path of an .onnx file, a "
+                            f"torch.nn.Module, or None)")
+        from harness.matrix.schema import ModelSpec
+        from harness.models import check_source
+
+        spec = ModelSpec(name=self.source.name, source=f"onnx:{path.resolve()}",
+                         task=self.source.task)
+        problem = check_source(spec, Path.cwd())
+        if problem:
+            raise ValueError(f"convert_to_tensorrt: {problem.message}")
+        return steps[precision], load_model(spec, Path.cwd(), self.cache_dir)
 
     # measuring --------------------------------------------------------------------------
     def benchmark(self, models: Sequence | None = None, test_data: Data | None = None,

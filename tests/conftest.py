@@ -22,3 +22,29 @@ def run_cli(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.Co
     """The CLI as a user runs it: a separate process, so exit codes and output are real."""
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory, cache_dir) -> Path:
+    """Models as users bring them, made small in a temporary folder (examples/make_models.py
+    makes the full-size ones edge.yaml measures): tiny-bert/ (a transformers folder: one
+    layer, hidden 32, vocabulary 100, 3 labels), speech_gru.onnx (three named inputs: a
+    scalar int64, a state with the batch second) and digits_cnn.onnx (the trained digits
+    CNN)."""
+    from examples.make_models import make_digits_onnx, make_speech_gru, make_tiny_bert
+
+    folder = tmp_path_factory.mktemp("models")
+    make_tiny_bert(folder / "tiny-bert", layers=1, hidden=32, heads=2, vocab=100,
+                   max_positions=128)
+    make_speech_gru(folder / "speech_gru.onnx")
+    make_digits_onnx(folder / "digits_cnn.onnx", cache_dir)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_models(cache_dir) -> Path:
+    """matrix/models/, as `make models` makes it: edge.yaml names these files."""
+    from examples.make_models import main
+
+    main([str(MATRIX_DIR / "models")], cache=cache_dir)
+    return MATRIX_DIR / "models"

@@ -13,7 +13,7 @@ TIMING = re.compile(r"\d(\.\d+)?\s*(ms|us|µs|s)\b|\d(\.\d+)?x\b")
 
 
 @pytest.mark.parametrize("matrix", MATRICES, ids=[m.name for m in MATRICES])
-def test_every_shipped_matrix_plans(matrix):
+def test_every_shipped_matrix_plans(matrix, shipped_models):
     out = run_cli("plan", str(matrix), "--json")
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)

@@ -14,6 +14,7 @@ import numpy as np
 import openvino as ov
 from openvino._pyopenvino import InferRequest as InferRequestBinding
 
+from agents.arrays import contiguous
 from agents.runtimes.base import Session, check_inputs
 
 # Requested precision -> INFERENCE_PRECISION_HINT. An int8 model's quantized layers run in
@@ -92,7 +93,7 @@ class OpenVinoSession(Session):
         tensor, the Python wrapper and copying the output out cost 20-60 us per call, 5-10%
         of a sub-millisecond model and not the runtime's latency (see runtime_clock)."""
         check_inputs(inputs, self._names, "openvino")
-        tensors = {name: ov.Tensor(np.ascontiguousarray(array))  # copies, owned by OpenVINO
+        tensors = {name: ov.Tensor(contiguous(array))  # copies, owned by OpenVINO
                    for name, array in inputs.items()}
         for name, tensor in tensors.items():
             self._request.set_tensor(name, tensor)
@@ -112,7 +113,7 @@ class OpenVinoSession(Session):
         # The request reads the inputs in place (shared-memory tensors, as ONNX Runtime
         # reads numpy inputs) and the outputs are copied out of the request's buffers.
         check_inputs(inputs, self._names, "openvino")
-        self._bound = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
+        self._bound = {name: contiguous(array) for name, array in inputs.items()}
         for name, array in self._bound.items():  # alive while bound
             self._request.set_tensor(name, ov.Tensor(array, shared_memory=True))
         self._request.infer()

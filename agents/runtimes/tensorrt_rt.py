@@ -13,6 +13,7 @@ import numpy as np
 import tensorrt as trt
 import torch
 
+from agents.arrays import contiguous
 from agents.runtimes.base import Session, check_inputs
 from agents.runtimes.tensorrt_layers import engine_precision, layer_precisions
 
@@ -71,7 +72,7 @@ class TensorRtSession(Session):
         ins, outs = self._io(inputs)
         with torch.cuda.stream(self._stream):
             for name, tensor in ins.items():
-                tensor.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])))
+                tensor.copy_(torch.from_numpy(contiguous(inputs[name])))
             if not self._context.execute_async_v3(self._stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
             results = [outs[n].cpu() for n in self._outputs]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from agents.arrays import contiguous
+
 
 def as_arrays(output) -> list[np.ndarray]:
     """Every tensor a program returns (a tensor, a tuple, a dict of tensors), in order."""
@@ -19,7 +21,7 @@ def positional(inputs: dict[str, np.ndarray], device: str = "cpu", dtype=None) -
     declares them (the eval pack's and the payload's order); floats move to `dtype`."""
     tensors = []
     for array in inputs.values():
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+        tensor = torch.from_numpy(contiguous(array)).to(device)
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)
         tensors.append(tensor)

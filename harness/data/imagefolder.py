@@ -26,6 +26,10 @@ def _classes(folder: Path) -> dict[str, int]:
             for d in sorted(folder.iterdir()) if d.is_dir()}
 
 
+def _dims(dims) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
 def check(setting, inputs, base_dir: Path) -> str | None:
     spec = setting.imagefolder
     folder = _path(setting, base_dir)
@@ -38,8 +42,9 @@ def check(setting, inputs, base_dir: Path) -> str | None:
     channels = len(spec.mean)
     want = ("batch", channels, *spec.size)
     if len(inputs) != 1 or inputs[0].dtype != "float32" or tuple(inputs[0].dims) != want:
-        return (f"the image folder feeds one float32 input {list(want)} (size and mean give "
-                f"H, W and C); the model has {[(s.name, list(s.dims)) for s in inputs]}")
+        has = ", ".join(f"{s.name} {_dims(s.dims)} {s.dtype}" for s in inputs)
+        return (f"the image folder feeds one float32 input {_dims(want)} (size and mean give "
+                f"H, W and C); the model has {has}")
     if len(spec.std) != channels:
         return f"mean has {channels} channels, std {len(spec.std)}"
     return None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.arrays import contiguous
 from harness.data.base import Dataset
 
 SPLITS = ("test", "calib", "train")
@@ -129,7 +130,7 @@ def _take(inputs, arrays: dict, index) -> dict:
 
 
 def _cast(inputs, arrays: dict) -> dict:
-    return {s.name: np.ascontiguousarray(arrays[s.name].astype(s.dtype, copy=False))
+    return {s.name: contiguous(arrays[s.name].astype(s.dtype, copy=False))
             for s in inputs}
 
 

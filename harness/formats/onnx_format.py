@@ -13,14 +13,14 @@ Model-level steps:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.arrays import contiguous
 from harness.formats.base import Format
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
@@ -40,7 +40,7 @@ def calibration_batches(calib: dict[str, np.ndarray], inputs, samples: int,
     batches = []
     for start in range(0, total, batch):
         index = np.arange(start, min(start + batch, total))
-        batches.append({s.name: np.ascontiguousarray(
+        batches.append({s.name: contiguous(
             calib[s.name] if s.batch_axis is None
             else np.take(calib[s.name], index, axis=s.batch_axis)) for s in inputs})
     return batches
@@ -109,10 +109,10 @@ class OnnxFormat(Format):
         return None
 
     def toolchain(self) -> dict:
-        import torch
         import onnx
         import onnxruntime
         import onnxscript
+        import torch
         return {"torch": torch.__version__, "onnx": onnx.__version__,
                 "onnxscript": onnxscript.__version__, "onnxruntime": onnxruntime.__version__}
 
@@ -200,8 +200,12 @@ class OnnxFormat(Format):
                 "reduce_range": reduce_range}
 
     def _quantize_static(self, step, src: Path, out: Path, calib: dict, spec) -> dict:
-        from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
 
         symmetric, per_channel = step.scheme.symmetric, step.scheme.per_channel
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,

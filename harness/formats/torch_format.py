@@ -23,11 +23,9 @@ in that dtype (on this CPU slower than fp32: the figures show it). qat is skippe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from importlib import metadata
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from harness.formats.base import Format
 
@@ -41,10 +39,10 @@ QAT_SKIP = ("format 'torch': qat is not realised in this version: exporting the 
             "QAT graph to .pt2 and inductor's int8 lowering of it are not wired or verified; "
             "torch int8 comes from the quantize step (mode static)")
 DYNAMIC_SKIP = (
-    "torch: dynamic int8 is not realised: torchao's dynamic activation quantization "
-    "(Int8DynamicActivationInt8WeightConfig, X86InductorQuantizer is_dynamic) covers Linear "
-    "layers only, so every convolution stays fp32 and a CNN's artifact would be nearly the "
-    "fp32 model under an int8 name. Use mode static")
+    "torch: dynamic int8 is not realised in this version: torchao's dynamic activation "
+    "quantization (Int8DynamicActivationInt8WeightConfig, X86InductorQuantizer is_dynamic) "
+    "covers Linear layers only (every convolution would stay fp32), and the .pt2 path for "
+    "its quantized linears is not wired. Use mode static")
 CALIBRATION_SKIP = (
     "torch: calibration method '{method}' is not realised: torchao's PT2E observers are "
     "min/max (MinMaxObserver, per channel for weights) and HistogramObserver, whose range "
@@ -74,8 +72,9 @@ def restore_source_partitions(graph_module: torch.fx.GraphModule) -> int:
     partition per call of a torch.nn leaf module (a run of consecutive nodes under the same
     module), one per tensor add. Nodes that have it already are left alone. Returns how
     many nodes got it."""
-    import torch
     import operator
+
+    import torch
 
     leaves = {f"{t.__module__}.{t.__qualname__}": t for t in _leaf_modules()}
     adds = {torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor}
@@ -211,7 +210,8 @@ class TorchFormat(Format):
             raise ValueError(reason)
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
-            X86InductorQuantizer)
+            X86InductorQuantizer,
+        )
 
         from harness.formats.onnx_format import calibration_batches, count_samples
         from harness.models.dims import dynamic_shapes, example_tensors

@@ -63,9 +63,10 @@ def expand(loaded: LoadedMatrix) -> Plan:
         for method in matrix.methods:
             for cell_method in matrix.cell_methods(method.name):
                 steps = matrix.steps(cell_method)
-                training = (training_skip_reason(steps, model, loaded.labelled[model.name],
-                                                 task)
-                            or model_reason(steps, facts, model.name))
+                # a model file's reason first: no data would let it train
+                training = (model_reason(steps, facts, model.name)
+                            or training_skip_reason(steps, model, loaded.labelled[model.name],
+                                                    task))
                 for fmt in matrix.formats:
                     for device in matrix.devices:
                         cell = Cell(model.name, cell_method, fmt, device)

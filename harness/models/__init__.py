@@ -64,10 +64,19 @@ def check_source(spec, base_dir: Path) -> SourceProblem | None:
     return plugin.check(ref, spec, Path(base_dir))
 
 
+def _default_task(spec, plugin, base_dir: Path) -> str:
+    """The source's default task, except that labelled data (its labels are class ids,
+    the only labels a dataset holds) makes a model a classifier where the source serves it."""
+    from harness.data import is_labelled
+    if "classification" in plugin.TASKS and is_labelled(spec.dataset, base_dir):
+        return "classification"
+    return plugin.DEFAULT_TASK
+
+
 def model_facts(spec, base_dir: Path) -> ModelFacts:
     """Inputs, kind and task of a model (raises SourceError naming the field)."""
     plugin, ref = _plugin(spec.source)
-    task = spec.task or plugin.DEFAULT_TASK
+    task = spec.task or _default_task(spec, plugin, Path(base_dir))
     if task not in plugin.TASKS:
         raise SourceError(SourceProblem("task", f"{spec.source.partition(':')[0]}: sources "
                                         f"do not serve task {task!r}",
@@ -78,6 +87,8 @@ def model_facts(spec, base_dir: Path) -> ModelFacts:
 def load_model(spec, base_dir: Path, cache_dir: Path) -> LoadedModel:
     plugin, ref = _plugin(spec.source)
     facts = model_facts(spec, base_dir)
+    if spec.task != facts.task:  # the source builds for the resolved task (its Auto class)
+        spec = spec.model_copy(update={"task": facts.task})
     module, info = plugin.load(ref, spec, Path(base_dir), Path(cache_dir))
     shape = single_input_shape(facts.inputs)
     if module is None:  # a file source: its digest is the file's

@@ -53,13 +53,15 @@ def example_tensors(specs, arrays: dict, batch: int = 2) -> tuple:
     import numpy as np
     import torch
 
+    from agents.arrays import contiguous
+
     out = []
     for spec in specs:
         array = arrays[spec.name]
         if spec.batch_axis is not None:
             index = np.arange(batch) % array.shape[spec.batch_axis]
             array = np.take(array, index, axis=spec.batch_axis)
-        out.append(torch.from_numpy(np.ascontiguousarray(array)))
+        out.append(torch.from_numpy(contiguous(array)))
     return tuple(out)
 
 

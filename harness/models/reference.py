@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from agents.arrays import contiguous
 from agents.evalpack import samples_in, take
 
 
 def sample_inputs(specs, arrays: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
-    return {s.name: np.ascontiguousarray(take(arrays[s.name], s, [i])) for s in specs}
+    return {s.name: contiguous(take(arrays[s.name], s, [i])) for s in specs}
 
 
 def reference_outputs(loaded, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:

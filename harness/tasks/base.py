@@ -8,6 +8,8 @@ from dataclasses import dataclass
 # The worst per-sample cosine similarity to the fp32 source's outputs (over every output)
 # a variant of each precision must keep: the same tolerance the build's parity check uses.
 FIDELITY_COSINE_MIN = {"fp32": 0.9999, "fp16": 0.999, "bf16": 0.99, "int8": 0.9}
+# ... and the share of samples whose top-1 class must agree with the source (classification)
+TOP1_AGREEMENT_MIN = {"fp32": 0.99, "fp16": 0.95, "bf16": 0.9, "int8": 0.8}
 FIDELITY_METRIC = "fidelity_cosine_min"
 
 

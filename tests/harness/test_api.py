@@ -62,8 +62,37 @@ def test_bad_calls_say_what_is_wrong(opt):
 
 @pytest.mark.skipif(FORMATS["tensorrt"].unavailable() is None, reason="TensorRT is installed")
 def test_tensorrt_conversion_says_why_it_is_unavailable(opt):
-    with pytest.raises(UnavailableError, match="tensorrt"):
+    with pytest.raises(UnavailableError, match="tensorrt Python package.*nvidia-gpu"):
         opt.convert_to_tensorrt()
+
+
+def test_tensorrt_builds_from_the_onnx_model_it_is_given(opt, tmp_path):
+    """What convert_to_tensorrt would build, on any host: the step for the precision, and
+    the model it starts from (the given ONNX file, not the optimizer's current model)."""
+    onnx_variant = opt.convert_to_onnx()
+    step, loaded = opt.tensorrt_request(onnx_variant, "fp32")
+    assert step.kind == "baseline" and loaded.module is None
+    assert loaded.file == str(onnx_variant.path.resolve())
+    assert loaded.info["source"] == f"onnx:{onnx_variant.path.resolve()}"
+    assert [s.dims for s in loaded.inputs] == [("batch", 1, 32, 32)]
+    step, loaded = opt.tensorrt_request(str(onnx_variant.path), "fp16")
+    assert (step.kind, step.dtype) == ("cast", "fp16") and loaded.module is None
+    step, loaded = opt.tensorrt_request(None, "int8")
+    assert (step.kind, step.mode, loaded) == ("quantize", "static", None)
+    # every one of them is a TensorRT build for nvidia-gpu, which plans there
+    from harness.matrix.compat import skip_reason
+    missing = FORMATS["tensorrt"].unavailable()
+    assert skip_reason([step], "tensorrt", "nvidia-gpu") == (
+        None if missing is None else f"format 'tensorrt': {missing}")  # only that stops it
+    with pytest.raises(ValueError, match="format 'openvino'"):
+        opt.tensorrt_request(opt.quantize(method="dynamic", format="openvino"), "fp32")
+    (tmp_path / "x.onnx").write_text("no")
+    with pytest.raises(ValueError, match="is not an ONNX model"):
+        opt.tensorrt_request(tmp_path / "x.onnx", "fp32")
+    with pytest.raises(ValueError, match="precision 'int4'"):
+        opt.tensorrt_request(None, "int4")
+    with pytest.raises(TypeError, match="onnx_model is a dict"):
+        opt.tensorrt_request({}, "fp32")
 
 
 def test_distill_into_a_given_student_module(cache_dir, digits):
