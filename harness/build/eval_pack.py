@@ -14,11 +14,25 @@ from agents.artifacts import sha256_file
 from agents.evalpack import PACK_VERSION, EvalPack, write_pack
 
 
+def pack_modules(dataset) -> list[str]:
+    """The code that makes a pack (its digest is in the key: a pack written by older code
+    is never reused): this module, the fp32 reference, the dataset's module."""
+    from harness.data import DATASETS
+
+    modules = ["harness.build.eval_pack", "harness.models.reference", "harness.data.base"]
+    kind = DATASETS.get(dataset.name.partition(":")[0])
+    return modules + ([kind] if kind else [])
+
+
 def _key(loaded, dataset, task: str, shapes: list[dict]) -> str:
+    from harness.build.keys import code_digest
+
     h = hashlib.sha256()
     h.update(json.dumps({"weights": loaded.weights_digest, "dataset": dataset.name,
                          "inputs": [s.to_json() for s in loaded.inputs], "task": task,
-                         "shapes": shapes, "version": PACK_VERSION}, sort_keys=True).encode())
+                         "shapes": shapes, "version": PACK_VERSION,
+                         "code": code_digest(pack_modules(dataset))},
+                        sort_keys=True).encode())
     for array in dataset.test_arrays().values():
         h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()[:20]

@@ -25,7 +25,10 @@ BUILD_LAYOUT_VERSION = 3  # bump when the cache's folder layout or manifest chan
 # are what turns a model into an artifact. Registries (package __init__ files) are not
 # followed: adding an unrelated method or format to one must not rebuild every variant.
 ARTIFACT_PACKAGES = ("harness.models.", "harness.data.", "harness.methods.",
-                     "harness.formats.", "harness.tasks.", "harness.build.")
+                     "harness.formats.", "harness.tasks.", "harness.build.",
+                     # the agent modules that shape what is stored: the eval pack's format,
+                     # input specs (synthetic draws), array layout
+                     "agents.evalpack", "agents.cell", "agents.arrays")
 # Build modules that do not shape an artifact (keys, the cache's listing and pruning).
 NOT_ARTIFACT = ("harness.build.keys", "harness.build.cache", "harness.build.parity")
 

@@ -10,6 +10,7 @@ cancelled and its cells failed."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -292,7 +293,18 @@ def _attempts(task: _Task) -> str:
     return f" (after {task.attempt} attempts)" if task.attempt > 1 else ""
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:?")
+
+
 def _ray_error_text(exc: Exception) -> str:
+    """The cause first (the last exception line of the remote traceback, with the lines a
+    multi-line message continues on), then the traceback's tail: the summary and the
+    cells table show the first line."""
     text = str(exc).strip()
     lines = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(lines[-12:])[-3000:] or type(exc).__name__
+    tail = "\n".join(lines[-12:])[-2000:]
+    starts = [i for i, line in enumerate(lines) if EXCEPTION_LINE.match(line.strip())]
+    if not starts or starts[-1] == 0:
+        return tail or type(exc).__name__
+    cause = " ".join(line.strip() for line in lines[starts[-1]:])[:1000]
+    return f"{cause}\n{tail}"

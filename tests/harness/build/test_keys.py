@@ -46,7 +46,8 @@ def test_the_modules_behind_a_variant_are_its_source_dataset_methods_and_format(
 
 @pytest.mark.parametrize("module", ["harness.methods.prune", "harness.methods.training",
                                     "harness.formats.onnx_format", "harness.models.builtin",
-                                    "harness.data.digits", "harness.build.variant"])
+                                    "harness.data.digits", "harness.build.variant",
+                                    "agents.evalpack", "agents.arrays", "agents.cell"])
 def test_an_edit_to_a_module_that_shapes_the_artifact_changes_the_key(edit, module):
     before = key()
     edit(module)
@@ -63,3 +64,23 @@ def test_an_edit_elsewhere_keeps_the_key(edit):
 
 def test_the_users_own_model_code_is_in_the_key():
     assert key(source_code="a" * 64) != key(source_code="b" * 64)
+
+
+@pytest.mark.parametrize("module", ["agents.evalpack", "agents.arrays",
+                                    "harness.build.eval_pack", "harness.data.synthetic"])
+def test_an_edit_to_the_code_that_writes_eval_packs_gives_a_new_pack(edit, module):
+    """A pack written by older code (say, one that stored a scalar input as [1]) is never
+    reused by newer code."""
+    from types import SimpleNamespace
+
+    from agents.cell import InputSpec
+    from harness.build.eval_pack import _key
+    from harness.data import load_dataset
+
+    specs = (InputSpec("x", "float32", ("batch", 4)), InputSpec("rate", "int64", ()))
+    loaded = SimpleNamespace(weights_digest="w", inputs=specs)
+    dataset = load_dataset("synthetic", specs)
+    before = _key(loaded, dataset, "generic", [{}])
+    assert _key(loaded, dataset, "generic", [{}]) == before
+    edit(module)
+    assert _key(loaded, dataset, "generic", [{}]) != before

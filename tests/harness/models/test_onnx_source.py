@@ -99,16 +99,20 @@ def test_an_element_type_the_harness_cannot_feed(tmp_path):
     assert "element type 11" in caught.value.problem.message
 
 
-@pytest.mark.parametrize("model, field", [
-    ("source: onnx:nowhere.onnx", "models[0].source"),
-    ("source: onnx:speech_gru.onnx\n    inputs: {audio: {shape: [batch]}}",
+@pytest.mark.parametrize("model, shapes, field", [
+    ("source: onnx:nowhere.onnx", "{frames: [50]}", "models[0].source"),
+    ("source: onnx:speech_gru.onnx\n    inputs: {audio: {shape: [batch]}}", "{frames: [50]}",
      "models[0].inputs.audio"),
+    ("source: onnx:speech_gru.onnx\n    inputs: {features: {shape: [batch, frames, 40], "
+     "dtype: float64}}", "{frames: [50]}", "models[0].inputs.features.dtype"),
+    ("source: onnx:speech_gru.onnx", "{}", "models[0].inputs.features"),  # frames: no value
+    ("source: onnx:speech_gru.onnx", "{frames: [50], seq: [8]}", "measure.shapes.seq"),
 ])
-def test_the_cli_refuses_them_at_plan_time(model_files, tmp_path, model, field):
+def test_the_cli_refuses_them_at_plan_time(model_files, tmp_path, model, shapes, field):
     matrix = tmp_path / "m.yaml"
     matrix.write_text(f"name: t\nmodels:\n  - name: m\n    {model}\nmethods: [{{name: fp32, "
                       f"kind: baseline}}]\nformats: [onnx]\ndevices: [intel-cpu]\n"
-                      f"measure: {{shapes: {{frames: [50]}}}}\n")
+                      f"measure: {{shapes: {shapes}}}\n")
     (tmp_path / "speech_gru.onnx").symlink_to(model_files / "speech_gru.onnx")
     out = run_cli("plan", str(matrix))
     assert out.returncode == 2, out.stdout + out.stderr
