@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from harness.matrix.schema import DeviceKind, FormatName, MeasureSpec, Strict
+from harness.matrix.schema import (DeviceKind, FormatName, InputDecl, InputName, MeasureSpec,
+                                   Strict)
+from harness.tasks import TASKS
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 Data = np.ndarray | torch.Tensor | tuple
@@ -34,7 +36,11 @@ class UnavailableError(RuntimeError):
 
 
 class OptimizerConfig(Strict):
+    # the model's inputs, as in a matrix: `input_shape` (one float input, batch first) or
+    # `inputs` ({name: {shape, dtype, range | fill}}); read from the model where it says
     input_shape: list[int] | None = Field(default=None, min_length=1, max_length=4)
+    inputs: dict[InputName, InputDecl] | None = None
+    task: Literal[tuple(TASKS)] | None = None   # None: the source's default
     cache_dir: str = str(DEFAULT_CACHE)
     device: DeviceKind = "intel-cpu"
     # the format quantize() builds in and benchmark() measures torch modules in
@@ -59,22 +65,54 @@ class Variant:
             raise AttributeError(name) from None
 
 
-def _arrays(data: Data | None, what: str, labelled: bool = False):
-    """(x, y) from x, (x, y) or tensors; clear errors on empty or unlabelled data."""
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+
+
+def _arrays(data: Data | None, what: str, specs, labelled: bool = False):
+    """({input name: array}, labels or None) from x, (x, y), {name: x} or ({name: x}, y),
+    arrays or tensors, in the model's layout; each input cast to its dtype (int64 token ids
+    stay int64). Clear errors on missing inputs, empty or unlabelled data."""
+    from agents.arrays import contiguous
+    from agents.evalpack import samples_in
+
     if data is None:
         raise ValueError(f"{what}: no data given")
     x, y = (data if isinstance(data, tuple) else (data, None))
-    x = np.ascontiguousarray(x.detach().cpu().numpy() if torch.is_tensor(x) else x,
-                             dtype=np.float32)
+    names = [s.name for s in specs]
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        extra = [n for n in x if n not in names]
+        if missing or extra:
+            raise ValueError(f"{what}: the model's inputs are {', '.join(names)}; "
+                             + (f"missing {missing[0]!r}" if missing else
+                                f"{extra[0]!r} is not one of them"))
+        arrays = {s.name: _numpy(x[s.name]) for s in specs}
+    elif len(specs) == 1:
+        arrays = {specs[0].name: _numpy(x)}
+    else:
+        raise ValueError(f"{what}: the model has {len(specs)} inputs ({', '.join(names)}); "
+                         f"pass a dict {{name: array}}")
+    arrays = {s.name: contiguous(arrays[s.name].astype(s.dtype, copy=False)) for s in specs}
+    for spec in specs:
+        if arrays[spec.name].ndim != len(spec.dims):
+            raise ValueError(f"{what}: input {spec.name!r} has {arrays[spec.name].ndim} dims; "
+                             f"the model's is {list(spec.dims)}")
+    counts = {int(arrays[s.name].shape[s.batch_axis]) for s in specs
+              if s.batch_axis is not None}
+    if len(counts) > 1:
+        raise ValueError(f"{what}: the inputs hold different numbers of samples "
+                         f"{sorted(counts)}")
+    samples = samples_in(specs, arrays)
     if y is not None:
-        y = np.asarray(y.detach().cpu().numpy() if torch.is_tensor(y) else y, dtype=np.int64)
-    if len(x) == 0:
+        y = np.asarray(_numpy(y), dtype=np.int64)
+    if samples == 0:
         raise ValueError(f"{what}: zero samples (allowed: at least 1)")
     if labelled and y is None:
         raise ValueError(f"{what}: labels are needed, pass (inputs, labels)")
-    if y is not None and len(y) != len(x):
-        raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels")
-    return x, y
+    if y is not None and len(y) != samples:
+        raise ValueError(f"{what}: {samples} inputs but {len(y)} labels")
+    return arrays, y
 
 
 def _step(cls, call: str, **fields):
@@ -99,36 +137,45 @@ PRUNE_METHODS = {
 }
 
 
-def _digest(*arrays) -> str:
+def _digest(*parts) -> str:
+    """Of arrays, dicts of named arrays and None."""
     h = hashlib.sha256()
-    for a in arrays:
-        if a is not None:
-            h.update(np.ascontiguousarray(a).tobytes())
+    for part in parts:
+        if isinstance(part, dict):
+            for name in sorted(part):
+                h.update(name.encode() + np.ascontiguousarray(part[name]).tobytes())
+        elif part is not None:
+            h.update(np.ascontiguousarray(part).tobytes())
     return h.hexdigest()[:16]
 
 
 class ModelOptimizer:
     def __init__(self, model: torch.nn.Module | str, config: OptimizerConfig | dict | None = None):
-        from harness.models import LoadedModel, load_model, weights_digest
-        from harness.matrix.schema import ModelSpec
+        from harness.models import LoadedModel, weights_digest
+        from harness.models.base import single_input_shape
 
         self.config = (config if isinstance(config, OptimizerConfig)
                        else OptimizerConfig.model_validate(config or {}))
         self.cache_dir = Path(self.config.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         if isinstance(model, str):
-            spec = ModelSpec(name="model", source=model, input_shape=self.config.input_shape,
-                             dataset="digits" if model.startswith("builtin:") else "synthetic")
-            loaded = load_model(spec, Path.cwd(), self.cache_dir)
+            loaded = self._load_source(model)
         else:
-            if self.config.input_shape is None:
-                raise ValueError("config.input_shape is required for a torch.nn.Module "
-                                 "(e.g. [3, 224, 224])")
+            from types import SimpleNamespace
+
+            from harness.models.base import declared_inputs
+
+            specs = declared_inputs(SimpleNamespace(inputs=self.config.inputs,
+                                                    input_shape=self.config.input_shape))
+            if specs is None:
+                raise ValueError("config.input_shape or config.inputs is required for a "
+                                 "torch.nn.Module (e.g. {'input_shape': [3, 224, 224]})")
             module = copy.deepcopy(model).eval()
             loaded = LoadedModel(name=type(model).__name__, module=module,
-                                 input_shape=tuple(self.config.input_shape),
+                                 input_shape=single_input_shape(specs),
                                  weights_digest=weights_digest(module),
-                                 info={"source": f"python:{type(model).__name__}"})
+                                 info={"source": f"python:{type(model).__name__}"},
+                                 inputs=tuple(specs), task=self.config.task or "classification")
         self.original = model if isinstance(model, torch.nn.Module) else None  # as given
         self.source = loaded                  # the fp32 model every result is compared with
         self.model = loaded.module            # the current model: prune/distill replace it
@@ -139,20 +186,48 @@ class ModelOptimizer:
             "digits" if isinstance(model, str) and model.startswith("builtin:") else "synthetic",
             loaded.inputs)
 
+    def _load_source(self, source: str):
+        """A model source ('builtin:digits_cnn', 'hf:./folder', 'onnx:model.onnx', ...);
+        what cannot be loaded is a ValueError naming the field, as `harness plan` does."""
+        from pydantic import ValidationError
+
+        from harness.matrix.messages import describe_validation_error
+        from harness.matrix.schema import ModelSpec
+        from harness.models import SourceError, check_source, load_model
+
+        try:
+            spec = ModelSpec(name="model", source=source, input_shape=self.config.input_shape,
+                             inputs=self.config.inputs, task=self.config.task,
+                             dataset="digits" if source.startswith("builtin:") else "synthetic")
+        except ValidationError as exc:
+            raise ValueError(f"ModelOptimizer: {describe_validation_error(exc, ModelSpec)}") \
+                from None
+        problem = check_source(spec, Path.cwd())
+        try:
+            if problem is None:
+                return load_model(spec, Path.cwd(), self.cache_dir)
+        except SourceError as exc:
+            problem = exc.problem
+        allowed = f" (allowed: {problem.allowed})" if problem.allowed else ""
+        raise ValueError(f"ModelOptimizer({source!r}): {problem.field}: {problem.message}"
+                         f"{allowed}")
+
     # building ---------------------------------------------------------------------------
-    def _dataset(self, calib_x=None, train=None, test=None):
+    def _dataset(self, calib=None, train=None, test=None):
+        """A dataset of the given named arrays, the default data where none is given."""
         from harness.data import Dataset
 
         default = self.default_data
         train_x, train_y = train if train is not None else (None, None)
-        test_x, test_y = test if test is not None else (default.test_x, default.test_y)
-        calib = calib_x if calib_x is not None else (train_x if train_x is not None
-                                                     else default.calib_x)
+        test_x, test_y = test if test is not None else (default.test, default.test_y)
+        calib = calib if calib is not None else (train_x if train_x is not None
+                                                 else default.calib)
         name = f"api-{_digest(calib, train_x, train_y, test_x, test_y)}"
-        key = self.source.inputs[0].name
-        return Dataset(name=name, inputs=tuple(self.source.inputs), calib={key: calib},
-                       test={key: test_x}, test_y=test_y,
-                       train=None if train_x is None else {key: train_x}, train_y=train_y)
+        return Dataset(name=name, inputs=tuple(self.source.inputs), calib=calib,
+                       test=test_x, test_y=test_y, train=train_x, train_y=train_y)
+
+    def _data(self, data, what: str, labelled: bool = False):
+        return _arrays(data, what, self.source.inputs, labelled)
 
     def _loaded(self, module: torch.nn.Module | None = None):
         from harness.models import LoadedModel, weights_digest
@@ -162,7 +237,8 @@ class ModelOptimizer:
             return self.source
         return LoadedModel(name=self.source.name, module=module,
                            input_shape=self.source.input_shape,
-                           weights_digest=weights_digest(module), info=self.source.info)
+                           weights_digest=weights_digest(module), info=self.source.info,
+                           inputs=self.source.inputs, task=self.source.task)
 
     def _build(self, step, fmt: str, dataset, module: torch.nn.Module | None = None, *,
                loaded=None, device: str | None = None) -> Variant:
@@ -217,16 +293,19 @@ class ModelOptimizer:
             step = _step(QuantizeMethod, "quantize", name="int8-dyn", kind="quantize",
                          mode="dynamic", scheme=scheme)
             return self._build(step, format, self._dataset())
-        calib_x, _ = _arrays(calibration_data, "calibration_data")
-        calibration = {"samples": len(calib_x), "method": calibration_method}
+        from agents.evalpack import samples_in
+
+        calib, _ = self._data(calibration_data, "calibration_data")
+        calibration = {"samples": samples_in(self.source.inputs, calib),
+                       "method": calibration_method}
         if method == "static":
             step = _step(QuantizeMethod, "quantize", name="int8", kind="quantize",
                          mode="static", calibration=calibration, scheme=scheme)
-            return self._build(step, format, self._dataset(calib_x=calib_x))
-        train = _arrays(train_data, "train_data", labelled=True)
+            return self._build(step, format, self._dataset(calib=calib))
+        train = self._data(train_data, "train_data", labelled=True)
         step = _step(QatMethod, "quantize", name="qat", kind="qat", calibration=calibration,
                      scheme=scheme, train=_step(TrainSpec, "quantize", epochs=epochs, lr=1e-4))
-        return self._build(step, format, self._dataset(calib_x=calib_x, train=train))
+        return self._build(step, format, self._dataset(calib=calib, train=train))
 
     def prune(self, sparsity: float, method: str = "channel", *,
               importance: Literal["l1", "l2", "taylor"] | None = None,
@@ -246,8 +325,8 @@ class ModelOptimizer:
             raise ValueError(f"prune: method {method!r} is not known (allowed: "
                              f"{', '.join(PRUNE_METHODS)})")
         structure, default_importance = PRUNE_METHODS[method]
-        train = _arrays(train_data, "train_data", labelled=True) if train_data is not None \
-            else None
+        train = self._data(train_data, "train_data", labelled=True) \
+            if train_data is not None else None
         finetune = _step(TrainSpec, "prune", epochs=finetune_epochs, lr=lr) \
             if train is not None else None
         step = _step(PruneMethod, "prune", name="prune", kind="prune", structure=structure,
@@ -267,7 +346,7 @@ class ModelOptimizer:
         if teacher is not None and not isinstance(teacher, torch.nn.Module):
             raise TypeError(f"distill: teacher is a {type(teacher).__name__} (allowed: a "
                             f"torch.nn.Module, or None for the current model)")
-        train = _arrays(train_data, "train_data", labelled=True)
+        train = self._data(train_data, "train_data", labelled=True)
         if isinstance(student, torch.nn.Module):
             student_spec, module = {"source": "module:harness.api:_given_student"}, student
         elif isinstance(student, str):
@@ -384,12 +463,13 @@ class ModelOptimizer:
         from agents.cell import CellPayload
         from agents.launcher import run_cell
         from harness.build.eval_pack import eval_pack
+        from harness.tasks import quality_columns
 
         models = list(models) if models is not None else [self.convert_to_onnx()]
         variants = [self._as_variant(m, i) for i, m in enumerate(models)]
-        test = _arrays(test_data, "test_data") if test_data is not None else None
+        test = self._data(test_data, "test_data") if test_data is not None else None
         dataset = self._dataset(test=test)
-        _, pack = eval_pack(self.source, dataset, self.cache_dir)
+        _, pack = eval_pack(self.source, dataset, self.cache_dir, self.source.task)
         measure = self.config.measure.model_dump()
         if batch_sizes:
             measure["batch_sizes"] = list(batch_sizes)
@@ -404,7 +484,12 @@ class ModelOptimizer:
                     "size_bytes": m["size_bytes"], "measured_as": measured_as,
                     "status": result.status, "error": result.error}
             for row in result.measurements or [{}]:
-                rows.append(base | {k: v for k, v in row.items() if k != "samples_ms"})
+                quality = quality_columns(self.source.task, row.get("metrics") or {},
+                                          pack["labelled"], row.get("precision") or
+                                          m["precision"], pack["reference_top1"]) \
+                    if row else {}
+                rows.append(base | {k: v for k, v in row.items() if k != "samples_ms"}
+                            | quality)
         return rows
 
     def _as_variant(self, model, index: int) -> tuple[Variant, str]:

@@ -28,15 +28,15 @@ def run_cli(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.Co
 def model_files(tmp_path_factory, cache_dir) -> Path:
     """Models as users bring them, made small in a temporary folder (examples/make_models.py
     makes the full-size ones edge.yaml measures): tiny-bert/ (a transformers folder: one
-    layer, hidden 32, vocabulary 100, 3 labels), speech_gru.onnx (three named inputs: a
+    layer, hidden 32, vocabulary 100, 3 labels), speech_kws.onnx (three named inputs: a
     scalar int64, a state with the batch second) and digits_cnn.onnx (the trained digits
     CNN)."""
-    from examples.make_models import make_digits_onnx, make_speech_gru, make_tiny_bert
+    from examples.make_models import make_digits_onnx, make_speech_kws, make_tiny_bert
 
     folder = tmp_path_factory.mktemp("models")
     make_tiny_bert(folder / "tiny-bert", layers=1, hidden=32, heads=2, vocab=100,
                    max_positions=128)
-    make_speech_gru(folder / "speech_gru.onnx")
+    make_speech_kws(folder / "speech_kws.onnx")
     make_digits_onnx(folder / "digits_cnn.onnx", cache_dir)
     return folder
 

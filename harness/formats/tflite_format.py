@@ -258,6 +258,13 @@ class TfliteFormat(Format):
             return (f"format 'tflite': litert-torch cannot make axis {facts.axes[0]!r} dynamic "
                     f"(its view lowering needs concrete sizes; only the batch is made "
                     f"dynamic)")
+        if facts.source == "hf":
+            # seen with litert-torch 0.10 on BERT: its int64 -> int32 pass fails on
+            # arange(batch), and with that worked around its expand lowering on the
+            # batch-sized masks
+            return ("format 'tflite': litert-torch cannot convert transformers' attention "
+                    "mask code with a dynamic batch (an arange over the batch, expands to "
+                    "batch-sized masks); only static shapes would convert")
         return None
 
     def export(self, model: torch.nn.Module, example: tuple, out: Path, spec) -> None:
@@ -290,8 +297,11 @@ class TfliteFormat(Format):
         for sub in graph_module.modules():
             sub.training = False
         with _quiet_converter():
+            # the exported module takes the inputs as named positionals (args_0, ...), not
+            # packed like a forward(*inputs) wrapper: its own dynamic_shapes structure
             converted = litert_torch.convert(graph_module, tuple(example),
-                                             dynamic_shapes=dynamic)
+                                             dynamic_shapes=only_batch_dynamic(spec.inputs,
+                                                                               graph_module))
             converted.export(str(out))
 
     def quantize(self, step, src: Path, out: Path, calib: dict, spec) -> dict:

@@ -220,6 +220,11 @@ class TorchFormat(Format):
                                       batch=CALIB_BATCH)
         samples = count_samples(batches, spec.inputs)
         graph = torch.export.load(str(src)).module()
+        # Outputs nobody reads (a transformer's pooler under an embedding task) leave
+        # partitions without output nodes, on which X86InductorQuantizer's linear + unary
+        # annotation fails (IndexError); they compute nothing the artifact returns.
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
         restored = restore_source_partitions(graph)
         quantizer = X86InductorQuantizer().set_global(_ptq_config(step.scheme))
         prepared = prepare_pt2e(graph, quantizer)

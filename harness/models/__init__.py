@@ -52,6 +52,7 @@ class ModelFacts:
     kind: str                 # module | file
     inputs: tuple             # agents.cell.InputSpec, in the model's order
     task: str
+    source: str = ""          # the source's scheme: builtin, torchvision, module, hf, onnx
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -81,7 +82,8 @@ def model_facts(spec, base_dir: Path) -> ModelFacts:
         raise SourceError(SourceProblem("task", f"{spec.source.partition(':')[0]}: sources "
                                         f"do not serve task {task!r}",
                                         ", ".join(plugin.TASKS)))
-    return ModelFacts(plugin.KIND, tuple(plugin.inputs(ref, spec, Path(base_dir))), task)
+    return ModelFacts(plugin.KIND, tuple(plugin.inputs(ref, spec, Path(base_dir))), task,
+                      spec.source.partition(":")[0])
 
 
 def load_model(spec, base_dir: Path, cache_dir: Path) -> LoadedModel:

@@ -163,3 +163,38 @@ def test_bad_arguments_name_the_argument_and_the_allowed_values(opt, call, error
     with pytest.raises(error) as info:
         call(opt)
     assert fragment in str(info.value)
+
+
+def test_a_transformers_model_with_two_int64_inputs(model_files, cache_dir):
+    """Any model through the API: a transformers folder, data as named int64 arrays, quality
+    by the task (fidelity: no labels)."""
+    opt = ModelOptimizer(f"hf:{model_files / 'tiny-bert'}", {
+        "cache_dir": str(cache_dir), "task": "classification",
+        "measure": {"batch_sizes": [1], "warmup_s": 0.05, "min_iterations": 5,
+                    "min_seconds": 0.05, "max_seconds": 0.5, "timeout_s": 300}})
+    assert [s.name for s in opt.source.inputs] == ["input_ids", "attention_mask"]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 100, (12, 16))
+    data = {"input_ids": torch.from_numpy(ids), "attention_mask": np.ones_like(ids)}
+    dynamic = opt.quantize(method="dynamic")
+    static = opt.quantize(method="static", calibration_data=data)
+    rows = opt.benchmark(models=[opt.convert_to_onnx(), dynamic, static], test_data=data)
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok"], rows
+    assert [r["precision"] for r in rows] == ["fp32", "int8", "int8"]
+    for row in rows:
+        assert row["quality_metric"] == "fidelity_cosine_min" and row["accuracy_top1"] is None
+        assert row["quality"] >= row["quality_threshold"], row
+    with pytest.raises(ValueError, match="has 2 inputs .*pass a dict"):
+        opt.quantize(method="static", calibration_data=ids)
+    with pytest.raises(ValueError, match="missing 'attention_mask'"):
+        opt.quantize(method="static", calibration_data={"input_ids": ids})
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        opt.quantize(method="static", calibration_data={"input_ids": ids,
+                                                        "attention_mask": ids[:5]})
+
+
+def test_a_source_that_cannot_load_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="source: .*nowhere does not exist"):
+        ModelOptimizer(f"hf:{tmp_path / 'nowhere'}")
+    with pytest.raises(ValueError, match="config.input_shape or config.inputs"):
+        ModelOptimizer(torch.nn.Linear(4, 2))

@@ -28,7 +28,7 @@ def relu_file(path, dims, elem=TensorProto.FLOAT):
 
 
 def test_inputs_are_read_from_the_graph_and_merged_with_the_matrix(model_files):
-    facts = model_facts(spec("onnx:speech_gru.onnx", inputs={
+    facts = model_facts(spec("onnx:speech_kws.onnx", inputs={
         "sample_rate": {"shape": [], "dtype": "int64", "fill": 16000},
         "state": {"shape": [2, "batch", 64], "fill": 0}}), model_files)
     assert facts.kind == "file" and facts.task == "generic"
@@ -79,7 +79,7 @@ def test_an_onnx_file_carries_its_own_weights(model_files):
 ])
 def test_declarations_that_contradict_the_file_are_refused(model_files, inputs, field, message):
     with pytest.raises(SourceError) as caught:
-        model_facts(spec("onnx:speech_gru.onnx", inputs=inputs), model_files)
+        model_facts(spec("onnx:speech_kws.onnx", inputs=inputs), model_files)
     assert caught.value.problem.field == field and message in caught.value.problem.message
 
 
@@ -101,19 +101,19 @@ def test_an_element_type_the_harness_cannot_feed(tmp_path):
 
 @pytest.mark.parametrize("model, shapes, field", [
     ("source: onnx:nowhere.onnx", "{frames: [50]}", "models[0].source"),
-    ("source: onnx:speech_gru.onnx\n    inputs: {audio: {shape: [batch]}}", "{frames: [50]}",
+    ("source: onnx:speech_kws.onnx\n    inputs: {audio: {shape: [batch]}}", "{frames: [50]}",
      "models[0].inputs.audio"),
-    ("source: onnx:speech_gru.onnx\n    inputs: {features: {shape: [batch, frames, 40], "
+    ("source: onnx:speech_kws.onnx\n    inputs: {features: {shape: [batch, frames, 40], "
      "dtype: float64}}", "{frames: [50]}", "models[0].inputs.features.dtype"),
-    ("source: onnx:speech_gru.onnx", "{}", "models[0].inputs.features"),  # frames: no value
-    ("source: onnx:speech_gru.onnx", "{frames: [50], seq: [8]}", "measure.shapes.seq"),
+    ("source: onnx:speech_kws.onnx", "{}", "models[0].inputs.features"),  # frames: no value
+    ("source: onnx:speech_kws.onnx", "{frames: [50], seq: [8]}", "measure.shapes.seq"),
 ])
 def test_the_cli_refuses_them_at_plan_time(model_files, tmp_path, model, shapes, field):
     matrix = tmp_path / "m.yaml"
     matrix.write_text(f"name: t\nmodels:\n  - name: m\n    {model}\nmethods: [{{name: fp32, "
                       f"kind: baseline}}]\nformats: [onnx]\ndevices: [intel-cpu]\n"
                       f"measure: {{shapes: {shapes}}}\n")
-    (tmp_path / "speech_gru.onnx").symlink_to(model_files / "speech_gru.onnx")
+    (tmp_path / "speech_kws.onnx").symlink_to(model_files / "speech_kws.onnx")
     out = run_cli("plan", str(matrix))
     assert out.returncode == 2, out.stdout + out.stderr
     assert field in out.stderr and str(matrix) in out.stderr and "Traceback" not in out.stderr
