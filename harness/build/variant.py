@@ -83,7 +83,10 @@ def variant_key(request: VariantRequest, weights_digest: str, toolchain: dict,
 
     plugin = FORMATS[request.format]
     return content_key({
-        "model": request.model.model_dump(mode="json", exclude={"name"})
+        # warnings=False: the Python API's specs are built with model_construct and hold
+        # what the matrix schema has no field type for (its in-memory data as
+        # "api-<digest>", named dims such as "seq"); the key needs only their JSON.
+        "model": request.model.model_dump(mode="json", exclude={"name"}, warnings=False)
         | {"weights_digest": weights_digest, "source_code": source_code,
            "inputs": [s.to_json() for s in inputs], "data": data_digest},
         "steps": [step_config(s) for s in request.steps],

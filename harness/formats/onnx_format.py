@@ -13,6 +13,7 @@ Model-level steps:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from pathlib import Path
@@ -174,7 +175,10 @@ class OnnxFormat(Format):
             prepared = Path(tmp) / "prepared.onnx"
             symbolic = True
             try:
-                quant_pre_process(str(src), str(prepared))
+                # On failure ORT saves its half-inferred model as sym_shape_infer_temp.onnx
+                # (+ external data) in the working directory: keep that inside tmp.
+                with contextlib.chdir(tmp):
+                    quant_pre_process(str(Path(src).resolve()), str(prepared))
             except Exception:  # noqa: BLE001 - ORT raises a bare Exception here
                 symbolic = False
                 quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
