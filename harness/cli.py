@@ -109,7 +109,8 @@ def _cmd_sweep(args) -> int:
     console = _console()
     try:
         result = run_sweep(args.matrix, args.db, address=args.address, tag=args.tag,
-                           cache_dir=args.cache, resume=args.resume, console=console)
+                           cache_dir=args.cache, resume=args.resume, console=console,
+                           verbose=args.verbose)
     except SweepInterrupted as exc:
         console.print(f"[bold yellow]interrupted[/]: run {exc.run_id} is marked interrupted; "
                       "every cell finished so far is in the database. Complete it with "
@@ -356,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 also when a planned cell had no agent of its device "
                         "(unavailable): for nightly gates")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's own INFO and WARNING lines (start-up, token auth)")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("query", help="run read-only SQL on the results database")

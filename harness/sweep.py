@@ -9,13 +9,15 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 
 import harness
 from harness.tasks import quality_columns
@@ -24,6 +26,9 @@ from harness.errors import InputError
 from harness.matrix.expand import expand
 from harness.matrix.load import load_matrix
 from harness.results.store import Store
+
+
+PROGRESS_LINE_EVERY_S = 30.0
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -95,12 +100,36 @@ class _Recorder:
     def __init__(self, store: Store, run_id: str, progress: Progress, task_id):
         self.store, self.run_id = store, run_id
         self.progress, self.task_id = progress, task_id
+        self.unavailable: dict[str, int] = {}   # reason -> cells not yet reported
+        self.done, self.last_line = 0, time.monotonic()
 
     def on_variant(self, manifest: dict) -> None:
         self.store.write_variant(manifest)
 
     def on_phase(self, text: str) -> None:
+        self.flush_unavailable()
         self.progress.update(self.task_id, description=text)
+
+    def flush_unavailable(self) -> None:
+        """Cells that cannot run, one line per reason (not per cell)."""
+        for reason, count in self.unavailable.items():
+            self.progress.console.print(f"unavailable {count} cell{'s' * (count != 1)}: "
+                                        f"{reason}", markup=False, highlight=False,
+                                        soft_wrap=True)
+        self.unavailable.clear()
+
+    def _progress_line(self) -> None:
+        """Not in a terminal (a CI log) there is no live bar: a plain line now and then."""
+        console = self.progress.console
+        if console.is_terminal or time.monotonic() - self.last_line < PROGRESS_LINE_EVERY_S:
+            return
+        self.last_line = time.monotonic()
+        task = self.progress.tasks[0]
+        eta = (f", about {task.time_remaining / 60:.0f} min left"
+               if task.time_remaining is not None else "")
+        console.print(f"progress {self.done}/{task.total:.0f} cells, "
+                      f"{task.elapsed / 60:.1f} min{eta}", markup=False, highlight=False,
+                      soft_wrap=True)
 
     def on_cell(self, outcome: CellOutcome) -> None:
         rows, dev_id = [], None
@@ -123,7 +152,14 @@ class _Recorder:
                               device_id=dev_id, build_cached=variant.get("cached"),
                               started_at=outcome.started_at, measurements=rows)
         self.progress.advance(self.task_id)
-        self.progress.console.print(_cell_line(outcome, rows), markup=False, highlight=False)
+        self.done += 1
+        if outcome.status == "unavailable":
+            reason = (outcome.error or "").strip()
+            self.unavailable[reason] = self.unavailable.get(reason, 0) + 1
+            return
+        self.progress.console.print(_cell_line(outcome, rows), markup=False,
+                                    highlight=False, soft_wrap=True)
+        self._progress_line()
 
 
 def _open_run(store: Store, loaded, plan, *, tag, address, resume: str | None) -> tuple[str, set]:
@@ -168,7 +204,7 @@ def _storage_error(db: str, exc: Exception) -> InputError:
 
 def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str | None = None,
               cache_dir: str = "results/cache", resume: str | None = None,
-              console: Console | None = None) -> SweepResult:
+              console: Console | None = None, verbose: bool = False) -> SweepResult:
     from agents.devices import detect_kinds
     from harness.cluster.connection import connect, probe, shutdown
 
@@ -196,19 +232,21 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
                   + f", {len(plan.skipped)} skipped (see `harness plan {matrix_path}`)")
     status = "interrupted"
     progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=False)
+                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                        console=console, transient=False)
     stop = _StopRequest()
     stop.claim()
     try:
         with progress:
             task_id = progress.add_task("starting Ray", total=len(todo))
             recorder = _Recorder(store, run_id, progress, task_id)
-            cluster = connect(address, detect_kinds())
+            cluster = connect(address, detect_kinds(), verbose=verbose)
             stop.claim()
             coordinator = Coordinator(plan, cluster, str(cache),
                                       Callbacks(recorder.on_variant, recorder.on_cell,
                                                 recorder.on_phase, stop.requested))
             coordinator.run(todo)
+            recorder.flush_unavailable()
             progress.update(task_id, description="done")
         counts = store.status_counts(run_id)
         status = "failed" if counts.get("failed", 0) + counts.get("timeout", 0) else "ok"

@@ -6,6 +6,7 @@ measurement never runs beside another measurement or a build on the same host.""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -73,23 +74,27 @@ def _ray_env() -> None:
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 
-def connect(address: str | None, device_kinds: list[str]) -> ClusterInfo:
+def connect(address: str | None, device_kinds: list[str], *,
+            verbose: bool = False) -> ClusterInfo:
     """Embedded default: a local node on loopback that is both build node and agent for the
-    device kinds detected here. With an address: join that cluster as a driver only."""
+    device kinds detected here. With an address: join that cluster as a driver only. Ray's
+    own INFO and WARNING lines (its start banner, the token-authentication notice the README
+    explains) are shown only when `verbose`."""
+    level = logging.INFO if verbose else logging.ERROR
     _ray_env()
     if not address:
         _loopback_only()
     import ray
 
     if address:
-        connect_driver(address)
+        connect_driver(address, level)
     else:
         resources = {BUILD: 1, HOST_SLOT: 1} | {device_resource(k): 1 for k in device_kinds}
         # address="local": always a new node of our own, never a cluster some earlier
         # `ray start` left running on this host.
         ray.init(address="local", num_cpus=os.cpu_count() or 1, resources=resources,
                  include_dashboard=False,
-                 log_to_driver=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, _node_ip_address="127.0.0.1", logging_level=level,
                  object_store_memory=EMBEDDED_OBJECT_STORE_BYTES)
     alive = [n for n in ray.nodes() if n.get("Alive")]
     return ClusterInfo(address=address, resources=dict(ray.cluster_resources()),
@@ -132,7 +137,7 @@ def probe(address: str) -> None:
                          "firewall", field="--address") from None
 
 
-def connect_driver(address: str) -> None:
+def connect_driver(address: str, logging_level: int = logging.INFO) -> None:
     """Join the cluster at `address` as a driver (no resources of its own), bounded: a
     reachable port that is not a Ray head ends the process after CONNECT_TIMEOUT_S."""
     _ray_env()
@@ -150,7 +155,7 @@ def connect_driver(address: str) -> None:
     timer.daemon = True
     timer.start()
     try:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging_level)
     except (ConnectionError, RuntimeError) as exc:  # AuthenticationError is a RuntimeError
         raise InputError(f"could not join the Ray cluster at {address}: "
                          f"{_first_line(exc)}. If the cluster uses token authentication "

@@ -1,6 +1,12 @@
 """Ray coordinator: one build task per distinct variant, then one measure task per cell on
 an agent advertising the cell's device; results are handed on as they arrive (ray.wait).
 
+Results stream: builds are submitted a build slot at a time, cheapest first (no training
+before trained variants), and each build's measurements go out as soon as it is done. On a
+one-node cluster, where a build and a measurement share the host, the next build waits
+until the previous variant's measurements are done; otherwise every build would be queued
+ahead of every measurement and the first row would come after the last build.
+
 Nothing here waits forever: a cell whose device no node advertises is reported unavailable
 before anything is submitted (Ray would keep such a task pending), every measurement has its
 own timeout inside the agent, a task whose node dies is retried on another node of its kind
@@ -12,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -77,6 +83,7 @@ class Coordinator:
     cache_dir: str
     callbacks: Callbacks
     pending: dict = field(default_factory=dict)
+    waiting_builds: deque = field(default_factory=deque)  # (request, cells), in build order
 
     def _remote(self):
         import ray
@@ -148,12 +155,12 @@ class Coordinator:
         self._ship = ship_artifacts(self.cluster)
         self._timeout_s = self.plan.loaded.matrix.measure.timeout_s
         cells = self._reachable(list(self.plan.cells if cells is None else cells))
-        for request, group in self._requests(cells):
-            self._submit_build(request, group)
-        self.callbacks.on_phase("building variants")
+        self.waiting_builds = deque(sorted(self._requests(cells),
+                                           key=lambda item: build_cost_rank(item[0].steps)))
+        self._submit_builds()
         next_check = time.monotonic() + LIVENESS_EVERY_S
         try:
-            while self.pending:
+            while self.pending or self.waiting_builds:
                 if self.callbacks.stop_requested():
                     raise KeyboardInterrupt("stop requested")
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAIT_SLICE_S)
@@ -163,11 +170,25 @@ class Coordinator:
                 if time.monotonic() >= next_check:
                     self._fail_orphans()
                     next_check = time.monotonic() + LIVENESS_EVERY_S
+                self._submit_builds()
         except BaseException:
             for ref in self.pending:
                 ray.cancel(ref, force=True)
             self.pending.clear()
+            self.waiting_builds.clear()
             raise
+
+    def _submit_builds(self) -> None:
+        """Start waiting builds while a build slot is free (one node: only once the
+        measurements before them are done, so each variant is measured before the next
+        long build). A build that needs a device agent's slot (TensorRT) counts the same:
+        it only waits its turn."""
+        slots = max(1, int(self.cluster.resources.get(BUILD, 1)))
+        while self.waiting_builds:
+            kinds = [task.kind for task in self.pending.values()]
+            if kinds.count("build") >= slots or (self.cluster.nodes == 1 and kinds):
+                return
+            self._submit_build(*self.waiting_builds.popleft())
 
     # submitting ---------------------------------------------------------------------------
     def _track(self, task: _Task) -> None:
@@ -175,6 +196,7 @@ class Coordinator:
         self.pending[task.submit()] = task
 
     def _submit_build(self, request, group: list[Cell]) -> None:
+        self.callbacks.on_phase("building variants")
         resources = self._build_resources(request)
         holder: dict = {}
 
@@ -279,6 +301,18 @@ class Coordinator:
                     cell, "failed", error if task.kind == "measure" else
                     f"build not run: {error}", variant=task.manifest,
                     started_at=task.submitted))
+
+
+def build_cost_rank(steps) -> tuple[int, int]:
+    """Builds in the order that gives results soonest: format-level methods (an export and
+    a quantizer) first, then model-level ones, trained ones (fine-tuning, QAT, distillation,
+    NAS) last. Python's sort is stable: the plan's order within each rank."""
+    from harness.methods import METHODS
+
+    entries = [(METHODS[s.kind], s) for s in steps]
+    trains = any(entry.trains(step) for entry, step in entries)
+    model_level = any(entry.level == "model" and not entry.identity for entry, _ in entries)
+    return int(trains), int(model_level)
 
 
 def _node_lost(exc: Exception) -> bool:

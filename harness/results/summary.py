@@ -11,6 +11,7 @@ from rich.table import Table
 from harness.results.quality_sql import DROP_PTS, within_budget
 
 ACCURACY_BUDGET_POINTS = 1.0
+NAMED_CELLS = 3  # a reason shared by many cells names this many of them
 
 BEST_SQL = f"""
 WITH r AS (
@@ -87,6 +88,20 @@ def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, console: Console)
     problems = con.execute(PROBLEMS_SQL, {"run": run_id}).fetchall()
     if problems:
         console.print(f"[bold red]{len(problems)} cell(s) did not run to the end:[/]")
-        for cell_id, status, error in problems:
-            first = (error or "").strip().splitlines()[:1]
-            console.print(f"  {status:<11} {cell_id}: {first[0] if first else ''}", markup=False)
+        for (status, reason), cells in _by_reason(problems).items():
+            named = ", ".join(cells[:NAMED_CELLS]) + (
+                f" and {len(cells) - NAMED_CELLS} more" if len(cells) > NAMED_CELLS else "")
+            what = named if len(cells) == 1 else f"{len(cells)} cells ({named})"
+            console.print(f"  {status:<11} {what}: {reason}", markup=False,
+                          soft_wrap=True)  # one line per cause, also in a CI log
+
+
+
+def _by_reason(problems: list[tuple]) -> dict[tuple[str, str], list[str]]:
+    """Cells that did not run, grouped by status and the first line of their error: one
+    line per cause (13 cells without a GPU agent are one line, not 13)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for cell_id, status, error in problems:
+        first = (error or "").strip().splitlines()[:1]
+        groups.setdefault((status, first[0] if first else ""), []).append(cell_id)
+    return groups

@@ -22,10 +22,9 @@ def test_interrupted_sweep_leaves_a_consistent_database(tmp_path, cache_dir, sig
                              str(cache_dir)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    for line in proc.stdout:  # the run is recorded and Ray is up: the sweep is under way
-        if "Started a local Ray instance" in line or time.monotonic() > deadline:
+    for line in proc.stdout:  # the first cell is stored: the sweep is under way, Ray is up
+        if line.startswith(("ok ", "failed ")) or time.monotonic() > deadline:
             break
-    time.sleep(1)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output

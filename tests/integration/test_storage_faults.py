@@ -65,11 +65,12 @@ def test_read_only_cache_folder(mount_tmpfs, tmp_path):
 
 def test_a_second_sweep_and_a_query_during_a_sweep_fail_clearly(tmp_path, cache_dir):
     db = tmp_path / "r.duckdb"
-    # Ray's default (RAY_AUTH_MODE unset): token auth on, and it says so. Tests that join
-    # clusters set the mode in this process's environment; the user's shell does not.
+    # Ray's default (RAY_AUTH_MODE unset): token auth on, and Ray says so (with --verbose:
+    # the sweep hides Ray's own lines otherwise). Tests that join clusters set the mode in
+    # this process's environment; the user's shell does not.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     first = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", SMOKE, "--db",
-                              str(db), "--cache", str(cache_dir)], cwd=REPO, env=env,
+                              str(db), "--cache", str(cache_dir), "--verbose"], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     seen = []

@@ -1,6 +1,7 @@
 """`harness sweep matrix/smoke.yaml` end to end: real Ray, real exporters and ONNX Runtime,
 a real DuckDB file, queried through the CLI."""
 
+import itertools
 import json
 
 import pytest
@@ -58,6 +59,20 @@ def test_second_sweep_rebuilds_nothing(swept):
     assert first == {r["cell_id"]: r["variant_id"] for r in rows}
 
 
+def test_each_variant_is_measured_before_the_next_build_starts(swept):
+    """Results stream: on one node a variant's cells are measured as soon as it is built,
+    before the next build (queued builds used to run ahead of every measurement). A cell's
+    started_at is when its measurement was submitted, right after its variant's build."""
+    db, runs, _ = swept
+    for run in runs:
+        rows = query(db, f"select variant_id, min(started_at) as first_start, "
+                         f"max(finished_at) as last_finish from cells where run_id = '{run}' "
+                         f"and status = 'ok' group by variant_id order by first_start")
+        assert len(rows) == 4
+        for earlier, later in itertools.pairwise(rows):
+            assert earlier["last_finish"] <= later["first_start"], (earlier, later)
+
+
 def test_variants_carry_parity_and_toolchain(swept):
     db, _, _ = swept
     rows = query(db, "select format, precision, parity, toolchain, suspect from variants")
@@ -88,7 +103,7 @@ def test_a_device_no_agent_advertises_is_unavailable_at_once(tmp_path, cache_dir
     matrix.write_text("""
 name: arm
 models: [{name: digits-cnn, source: "builtin:digits_cnn", dataset: digits}]
-methods: [{name: fp32, kind: baseline}]
+methods: [{name: fp32, kind: baseline}, {name: int8-dyn, kind: quantize, mode: dynamic}]
 formats: [onnx]
 devices: [intel-cpu, arm-edge]
 measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1, warmup_s: 0.1}
@@ -100,11 +115,17 @@ measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1
     assert rows["digits-cnn/fp32/onnx/intel-cpu"]["status"] == "ok"
     arm = rows["digits-cnn/fp32/onnx/arm-edge"]
     assert arm["status"] == "unavailable" and "device:arm-edge" in arm["error"]
+    # told once per reason, not once per cell: as the sweep finds it, and in the summary
+    lines = [line for line in out.stdout.splitlines() if "device:arm-edge" in line]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("unavailable 2 cells: no agent advertises"), lines
+    assert lines[1].strip().startswith("unavailable 2 cells (digits-cnn/fp32/onnx/arm-edge, "
+                                       "digits-cnn/int8-dyn/onnx/arm-edge): no agent"), lines
     # a nightly gate wants every planned cell measured
     strict = run_cli("sweep", str(matrix), "--db", str(db), "--cache", str(cache_dir),
                      "--strict", timeout=600)
     assert strict.returncode == 1, strict.stdout + strict.stderr
-    assert "--strict" in strict.stdout and "1 planned cell(s) had no agent" in strict.stdout
+    assert "--strict" in strict.stdout and "2 planned cell(s) had no agent" in strict.stdout
 
 
 def test_a_sweep_that_measured_nothing_fails(tmp_path, cache_dir):
