@@ -150,7 +150,9 @@ class _Recorder:
         self.store.write_cell(self.run_id, outcome.cell, status=outcome.status,
                               error=outcome.error, variant_id=variant.get("variant_id"),
                               device_id=dev_id, build_cached=variant.get("cached"),
-                              started_at=outcome.started_at, measurements=rows)
+                              started_at=outcome.started_at, measurements=rows,
+                              build_wall_s=outcome.build_wall_s,
+                              measure_wall_s=result.wall_s if result is not None else None)
         self.progress.advance(self.task_id)
         self.done += 1
         if outcome.status == "unavailable":
@@ -241,6 +243,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
             task_id = progress.add_task("starting Ray", total=len(todo))
             recorder = _Recorder(store, run_id, progress, task_id)
             cluster = connect(address, detect_kinds(), verbose=verbose)
+            store.cluster_ready(run_id)
             stop.claim()
             coordinator = Coordinator(plan, cluster, str(cache),
                                       Callbacks(recorder.on_variant, recorder.on_cell,

@@ -56,6 +56,7 @@ class _Task:
     shipped: object = None      # the build's files ObjectRef (object-store transport)
     submitted: datetime | None = None
     failures: list[str] = field(default_factory=list)
+    build_wall_s: float | None = None  # a measure task's: its variant's build task
 
 
 @dataclass
@@ -66,6 +67,7 @@ class CellOutcome:
     variant: dict | None = None
     result: object | None = None      # agents.cell.CellResult
     started_at: datetime | None = None
+    build_wall_s: float | None = None  # the variant's build task, submitted to done
 
 
 @dataclass
@@ -210,7 +212,8 @@ class Coordinator:
         task.shipped = holder
         self._track(task)
 
-    def _submit_measure(self, cell: Cell, manifest: dict, files_ref) -> None:
+    def _submit_measure(self, cell: Cell, manifest: dict, files_ref,
+                        build_wall_s: float | None = None) -> None:
         resources = {device_resource(cell.device): 1, HOST_SLOT: 1}
         payload = self._measure_payload(cell, manifest)
         shipped = [files_ref] if files_ref is not None else None
@@ -219,7 +222,8 @@ class Coordinator:
             return self._measure_remote.options(num_cpus=1, resources=resources).remote(
                 payload, self._timeout_s, shipped)
 
-        task = _Task("measure", resources, [cell], submit, manifest=manifest)
+        task = _Task("measure", resources, [cell], submit, manifest=manifest,
+                     build_wall_s=build_wall_s)
         self._track(task)
 
     # results ------------------------------------------------------------------------------
@@ -237,6 +241,7 @@ class Coordinator:
     def _on_build(self, ref, task: _Task) -> None:
         import ray
 
+        build_wall_s = (utcnow() - task.submitted).total_seconds()
         try:
             manifest = ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - a failed build fails its cells only
@@ -244,13 +249,14 @@ class Coordinator:
                 return
             error = f"build failed{_attempts(task)}: {_ray_error_text(exc)}"
             for cell in task.cells:
-                self.callbacks.on_cell(CellOutcome(cell, "failed", error))
+                self.callbacks.on_cell(CellOutcome(cell, "failed", error,
+                                                   build_wall_s=build_wall_s))
             return
         self.callbacks.on_variant(manifest)
         self.callbacks.on_phase("measuring")
         files_ref = task.shipped["files"] if self._ship else None
         for cell in task.cells:
-            self._submit_measure(cell, manifest, files_ref)
+            self._submit_measure(cell, manifest, files_ref, build_wall_s)
 
     def _on_measure(self, ref, task: _Task) -> None:
         import ray
@@ -265,7 +271,8 @@ class Coordinator:
                 return
             self.callbacks.on_cell(CellOutcome(
                 cell, "failed", f"agent lost{_attempts(task)}: {_ray_error_text(exc)}",
-                variant=manifest, started_at=task.submitted))
+                variant=manifest, started_at=task.submitted,
+                build_wall_s=task.build_wall_s))
             return
         status, error = result.status, result.error
         if task.failures:
@@ -274,7 +281,8 @@ class Coordinator:
             error = f"{error}\n{note}" if error else note
         self.callbacks.on_cell(CellOutcome(cell, status if status in ("ok", "timeout") else
                                            "failed", error, variant=manifest,
-                                           result=result, started_at=task.submitted))
+                                           result=result, started_at=task.submitted,
+                                           build_wall_s=task.build_wall_s))
 
     # liveness -----------------------------------------------------------------------------
     def _missing(self, resources: dict) -> list[str]:

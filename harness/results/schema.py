@@ -213,6 +213,13 @@ V8 = [
                   (PARITY_STATUS,)),
     PARETO_VIEW_V8, LATEST_VIEW]
 
+# Where a sweep's time goes, from the sweep itself (benchmarks/sweep_time.py reads these):
+# when its cluster was up, each cell's build task as the coordinator saw it (submitted to
+# done, a cache hit included) and the agent's wall time for its measurement.
+V9 = ["ALTER TABLE runs ADD COLUMN cluster_ready_at TIMESTAMP",
+      "ALTER TABLE cells ADD COLUMN build_wall_s DOUBLE",
+      "ALTER TABLE cells ADD COLUMN measure_wall_s DOUBLE"]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
@@ -223,5 +230,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (7, "measurement warnings (int8 that may saturate on a CPU without VNNI)", V7),
     (8, "rows per shape; quality and its metric per task; metrics table; variant task and "
         "inputs", V8),
+    (9, "timings of a sweep: cluster start, each cell's build task and measurement", V9),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

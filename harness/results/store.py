@@ -97,6 +97,11 @@ class Store:
         self.con.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(run))})",
                          list(run.values()))
 
+    def cluster_ready(self, run_id: str) -> None:
+        """The cluster is up (the embedded node started, or the driver joined)."""
+        self.con.execute("UPDATE runs SET cluster_ready_at = ? WHERE run_id = ?",
+                         [utcnow(), run_id])
+
     def run_row(self, run_id: str) -> dict | None:
         cur = self.con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
         row = cur.fetchone()
@@ -159,15 +164,20 @@ class Store:
     def write_cell(self, run_id: str, cell, *, status: str, error: str | None = None,
                    variant_id: str | None = None, device_id: str | None = None,
                    build_cached: bool | None = None, started_at: datetime | None = None,
-                   measurements: list[dict] = ()) -> None:
+                   measurements: list[dict] = (), build_wall_s: float | None = None,
+                   measure_wall_s: float | None = None) -> None:
         """One transaction per cell: its row, its measurements and its raw samples."""
         now = utcnow()
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute(
-                "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cells (run_id, cell_id, model, method, format, device, "
+                "variant_id, device_id, status, error, build_cached, started_at, finished_at, "
+                "build_wall_s, measure_wall_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, cell.cell_id, cell.model, cell.method, cell.format, cell.device,
-                 variant_id, device_id, status, error, build_cached, started_at or now, now])
+                 variant_id, device_id, status, error, build_cached, started_at or now, now,
+                 build_wall_s, measure_wall_s])
             for row in measurements:
                 self._write_measurement(run_id, cell.cell_id, row)
             self.con.execute("COMMIT")

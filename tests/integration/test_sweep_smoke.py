@@ -73,6 +73,17 @@ def test_each_variant_is_measured_before_the_next_build_starts(swept):
             assert earlier["last_finish"] <= later["first_start"], (earlier, later)
 
 
+def test_the_sweep_records_where_its_time_went(swept):
+    db, runs, _ = swept
+    for run in runs:
+        cells = query(db, f"select build_wall_s, measure_wall_s from cells "
+                          f"where run_id = '{run}' and status = 'ok'")
+        assert cells and all(c["build_wall_s"] > 0 and c["measure_wall_s"] > 0 for c in cells)
+        [row] = query(db, f"select started_at <= cluster_ready_at and cluster_ready_at <= "
+                          f"finished_at as ordered from runs where run_id = '{run}'")
+        assert row["ordered"]
+
+
 def test_variants_carry_parity_and_toolchain(swept):
     db, _, _ = swept
     rows = query(db, "select format, precision, parity, toolchain, suspect from variants")

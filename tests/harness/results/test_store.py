@@ -137,3 +137,18 @@ def test_rows_per_shape_and_their_metrics_land_in_the_long_table(store):
     samples = store.con.execute("SELECT shape, count(*) FROM latency_samples GROUP BY 1 "
                                 "ORDER BY 1").fetchall()
     assert samples == [("seq=128", 2000), ("seq=32", 2000)]
+
+
+def test_a_cell_keeps_its_build_and_measurement_times_and_the_run_its_cluster_start(store):
+    """benchmarks/sweep_time.py reads where a sweep's time went from these."""
+    store.cluster_ready("r1")
+    store.write_cell("r1", CELL, status="ok", measurements=[measurement(1)],
+                     build_wall_s=12.5, measure_wall_s=3.25)
+    store.write_cell("r1", Cell("m", "fp32", "onnx", "arm-edge"), status="unavailable",
+                     error="no agent")
+    got = store.con.execute("SELECT cell_id, build_wall_s, measure_wall_s FROM cells "
+                            "ORDER BY cell_id").fetchall()
+    assert got == [("m/fp32/onnx/arm-edge", None, None), ("m/fp32/onnx/intel-cpu", 12.5, 3.25)]
+    ready, started = store.con.execute("SELECT cluster_ready_at, started_at FROM runs "
+                                       "WHERE run_id = 'r1'").fetchone()
+    assert ready >= started
