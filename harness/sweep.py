@@ -153,12 +153,16 @@ class _Recorder:
                               started_at=outcome.started_at, measurements=rows,
                               build_wall_s=outcome.build_wall_s,
                               measure_wall_s=result.wall_s if result is not None else None)
-        self.progress.advance(self.task_id)
-        self.done += 1
         if outcome.status == "unavailable":
+            # out of the bar's total: they take no time, and counting them as done at the
+            # start would make the ETA read as if the whole sweep ran that fast
+            task = self.progress.tasks[0]
+            self.progress.update(self.task_id, total=max(0, (task.total or 0) - 1))
             reason = (outcome.error or "").strip()
             self.unavailable[reason] = self.unavailable.get(reason, 0) + 1
             return
+        self.progress.advance(self.task_id)
+        self.done += 1
         self.progress.console.print(_cell_line(outcome, rows), markup=False,
                                     highlight=False, soft_wrap=True)
         self._progress_line()
@@ -235,7 +239,10 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
     status = "interrupted"
     progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                        console=console, transient=False)
+                        console=console, transient=False,
+                        # cells alternate long builds and short measurements: a rate over
+                        # the last 10 minutes, not rich's default 30 s, keeps the ETA steady
+                        speed_estimate_period=600)
     stop = _StopRequest()
     stop.claim()
     try:

@@ -6,11 +6,14 @@ Layout (written by harness/build.py and harness/models/builtin.py):
     CACHE/variants/<key>.<random>/   a build in progress, or one that died half-way
     CACHE/models/<name>-<recipe>.*   trained builtin models (.pt, .json, .lock)
     CACHE/eval/<key>.npz             eval packs: test inputs, labels, fp32 reference outputs
+    CACHE/exports/<key>/             one model's export to a format, which its variants'
+                                     quantizers start from (harness/build/exports.py)
 
 A variant's `last_used` is its manifest's mtime: the build touches it on every cache hit.
 A variant is `ok` when the build would reuse it (its artifact is where the manifest says,
 inside the folder, with the recorded sha256); anything else is `corrupt` and would be
-rebuilt. Pruning removes whole variant folders, never part of one: a folder is first
+rebuilt (an export likewise). Pruning removes whole variant and export folders, never part
+of one: a folder is first
 renamed out of the way (atomic on one file system) and only then deleted, so a build never
 sees a half-deleted variant. Pruning during a sweep that uses the same cache may remove a
 variant a queued measurement still needs: prune between sweeps.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from agents.artifacts import artifact_complete, artifact_digest
 
+from harness.build.exports import EXPORTS, RECORD, export_problem
 from harness.errors import InputError
 
 VARIANT_RE = re.compile(r"^[0-9a-f]{20}$")              # build.variant_key: sha256[:20]
@@ -145,6 +149,20 @@ def _entries(root: Path, now: float) -> list[dict]:
             elif TEMP_RE.match(child.name) or child.name.startswith(TRASH_PREFIX):
                 out.append(_other_entry("temp", child.name, [child], now, status="leftover",
                                         problem="an unfinished build or prune"))
+    exports = root / EXPORTS
+    if exports.is_dir():
+        for child in sorted(exports.iterdir()):
+            if child.is_symlink() or not child.is_dir():
+                continue  # the .lock files, or not the build's
+            if VARIANT_RE.match(child.name):
+                problem = export_problem(child)
+                entry = _other_entry("export", child.name, [child], now,
+                                     status="corrupt" if problem else "ok", problem=problem)
+                # last used: the record, which every hit touches
+                out.append(entry | _stamp(_mtime(child / RECORD) or _mtime(child), now))
+            elif TEMP_RE.match(child.name) or child.name.startswith(TRASH_PREFIX):
+                out.append(_other_entry("temp", child.name, [child], now, status="leftover",
+                                        problem="an unfinished export or prune"))
     models = root / "models"
     if models.is_dir():
         groups: dict[str, list[Path]] = {}
@@ -210,7 +228,7 @@ def prune_cache(cache_dir: str | Path, older_than_days: float | None = None,
             if age is not None and age * DAY_S >= TEMP_MIN_AGE_S:
                 chosen.append(entry)
             continue
-        if entry["kind"] != "variant":
+        if entry["kind"] not in ("variant", "export"):
             continue
         if corrupt_only and entry["status"] != "corrupt":
             continue
@@ -222,8 +240,9 @@ def prune_cache(cache_dir: str | Path, older_than_days: float | None = None,
     removed = []
     for entry in chosen:
         folder = Path(entry["path"])
-        if entry["kind"] == "variant" and older_than_days is not None:
-            used = _mtime(folder / "manifest.json")  # a build may have just used it
+        if entry["kind"] in ("variant", "export") and older_than_days is not None:
+            # a build may have just used it
+            used = _mtime(folder / ("manifest.json" if entry["kind"] == "variant" else RECORD))
             if used is not None and (now - used) < older_than_days * DAY_S:
                 continue
         if _remove_folder(folder):

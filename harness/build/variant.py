@@ -21,6 +21,7 @@ from agents.artifacts import artifact_complete, artifact_digest, artifact_files,
 
 from harness.build.derived import derived_model, method_modules
 from harness.build.eval_pack import eval_pack
+from harness.build.exports import export_once
 from harness.build.keys import (BUILD_LAYOUT_VERSION, code_digest, code_modules, content_key,
                                 step_config)
 from harness.matrix.schema import ModelSpec
@@ -79,23 +80,52 @@ def variant_key(request: VariantRequest, weights_digest: str, toolchain: dict,
     which the weights digest cannot see (same weights, another forward()). `data_digest`:
     of the calibration data (a user's npz or image folder can change under the same
     name). The shape profile is part of the key only for formats that build for it."""
+    return content_key(_key_payload(request, weights_digest, toolchain, format_options,
+                                    source_code, data_digest, inputs)
+                       | {"steps": [step_config(s) for s in request.steps]})
+
+
+def export_key(request: VariantRequest, weights_digest: str, toolchain: dict,
+               format_options: dict, source_code: str | None = None,
+               data_digest: str | None = None, inputs: tuple = (),
+               example: tuple = ()) -> str:
+    """The key of the export a variant's format-level steps start from: the variant's key
+    with only its model-level steps, and the example the exporter traces with."""
+    import dataclasses
+
+    from harness.methods import METHODS
+
+    # what changes the exported model: the model-level steps that transform it (a
+    # baseline's identity step exports the same model as a quantizer's empty chain)
+    model_steps = tuple(s for s in request.steps if METHODS[s.kind].level == "model"
+                        and not METHODS[s.kind].identity)
+    request = dataclasses.replace(request, steps=model_steps)
+    return content_key(_key_payload(request, weights_digest, toolchain, format_options,
+                                    source_code, data_digest, inputs)
+                       | {"model_steps": [step_config(s) for s in model_steps],
+                          "example": [[list(t.shape), str(t.dtype)] for t in example],
+                          "kind": "export"})
+
+
+def _key_payload(request: VariantRequest, weights_digest: str, toolchain: dict,
+                 format_options: dict, source_code: str | None, data_digest: str | None,
+                 inputs: tuple) -> dict:
     from harness.formats import FORMATS
 
     plugin = FORMATS[request.format]
-    return content_key({
+    return {
         # warnings=False: the Python API's specs are built with model_construct and hold
         # what the matrix schema has no field type for (its in-memory data as
         # "api-<digest>", named dims such as "seq"); the key needs only their JSON.
         "model": request.model.model_dump(mode="json", exclude={"name"}, warnings=False)
         | {"weights_digest": weights_digest, "source_code": source_code,
            "inputs": [s.to_json() for s in inputs], "data": data_digest},
-        "steps": [step_config(s) for s in request.steps],
         "format": {"name": request.format, "options": format_options,
                    "profile": profile(request) if plugin.uses_profile else None},
         "toolchain": toolchain,
         "code": code_digest(artifact_modules(request)),
         "layout": BUILD_LAYOUT_VERSION,
-    })
+    }
 
 
 def _cached(folder: Path) -> dict | None:
@@ -170,8 +200,9 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     request = _resolved_here(request, plugin)
     shapes = [dict(s) for s in request.shapes] if request.shapes != ({},) else [dataset.shape]
     pack_path, pack = eval_pack(loaded, dataset, cache, loaded.task, shapes)
-    key = variant_key(request, loaded.weights_digest, plugin.toolchain(), plugin.options,
-                      loaded.info.get("module_sha256"), _data_digest(dataset), loaded.inputs)
+    key_parts = (loaded.weights_digest, plugin.toolchain(), plugin.options,
+                 loaded.info.get("module_sha256"), _data_digest(dataset), tuple(loaded.inputs))
+    key = variant_key(request, *key_parts)
     folder = cache / "variants" / key
     hit = _cached(folder)
     if hit is not None:
@@ -192,6 +223,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=folder.parent))
     try:
         exported = work / f"exported{plugin.extension}"
+        exported_from = None  # the cached export the format-level steps started from
         if loaded.file is not None:  # an ONNX file: no model-level steps (the plan says so)
             module, method_report = None, {}
             stats = file_stats(Path(loaded.file))
@@ -203,7 +235,9 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
                 base_dir=Path(request.base_dir), latency_service=request.latency_service))
             example = example_tensors(loaded.inputs, first.test)
             stats = model_stats(module.eval(), tuple(t[:1] for t in example))
-            plugin.export(module.eval(), example, exported, export)
+            exported_from = {"key": export_key(request, *key_parts, example=example)}
+            exported_from["cached"] = export_once(plugin, module.eval(), example, exported,
+                                                  export, exported_from["key"], cache)
         details: dict = {}
         artifact = exported
         for step in format_steps:
@@ -233,6 +267,7 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
             "model_stats": stats | {"compressed_size_bytes": compressed_size(
                 artifact_files(final, companions))},
             "method_report": method_report,
+            "export": exported_from,
             "parity": parity,
             "toolchain": plugin.toolchain() | {"format_options": plugin.options,
                                                "quantizer": details},

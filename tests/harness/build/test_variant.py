@@ -88,3 +88,22 @@ def test_an_edited_format_rebuilds_and_an_unchanged_one_does_not(cache_dir, monk
         keys.clear_digest_cache()
     assert not edited["cached"] and edited["variant_id"] != first["variant_id"]
     assert "harness.formats.onnx_format" in edited["code_modules"]
+
+
+def test_the_export_key_ignores_format_level_steps_and_sees_the_rest():
+    import torch
+
+    from harness.build.variant import export_key
+    from harness.matrix.methods import CastMethod
+
+    def ekey(steps, fmt="onnx", example=(torch.zeros(8, 1, 32, 32),), digest="d1"):
+        return export_key(request(steps, fmt), digest, {"ort": "1"}, {"opset": 18},
+                          example=example)
+
+    fp32 = ekey([BaselineMethod(name="fp32", kind="baseline")])
+    assert ekey([STATIC]) == ekey([QuantizeMethod(name="d", kind="quantize",
+                                                  mode="dynamic")]) == fp32
+    assert ekey([CastMethod(name="h", kind="cast", dtype="fp16"), STATIC]) != fp32
+    assert ekey([STATIC], fmt="openvino") != fp32
+    assert ekey([STATIC], digest="d2") != fp32
+    assert ekey([STATIC], example=(torch.zeros(8, 1, 28, 28),)) != fp32
