@@ -64,27 +64,59 @@ def quality_text(value: float | None, metric: str | None,
     return f"{name} {value:.4f} (>= {threshold:g})"
 
 
+def _quality_cell(value: float | None, metric: str | None, threshold: float | None,
+                  drop: float | None) -> str:
+    """'99.17% top1 (+0.00)' (points against fp32), or 'cosine 0.9991 (>= 0.9)'."""
+    text = quality_text(value, metric, threshold)
+    return f"{text} ({drop:+.2f})" if threshold is None and drop is not None else text
+
+
 def gate_text(drop: float | None, threshold: float | None) -> str:
     return f"{drop:+.2f} pts" if threshold is None and drop is not None else "fidelity"
 
 
 def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, console: Console) -> None:
+    """The best-variant table, readable in an 80-column terminal: a column whose value is
+    the same on every row (one device, one batch size, no shapes) goes into the title,
+    method and format share a column, and text wraps instead of being cut to '…'."""
+    from rich import box
+
     baselines = baseline_methods(con, run_id)
-    table = Table(title=f"Best variant per model and device that keeps the fp32 quality "
-                        f"(top-1 within {ACCURACY_BUDGET_POINTS:g} point; without labels, "
-                        f"cosine to the fp32 outputs above its precision's threshold), "
-                        f"run {run_id}")
-    for col in ("model", "device", "shape", "method", "format", "precision", "batch",
-                "p50 ms", "vs fp32", "quality", "drop", "size MB"):
-        table.add_column(col, justify="right" if col[0].isdigit() or " " in col else "left")
-    for (model, device, method, fmt, precision, batch, p50, speedup, quality, metric,
-         threshold, drop, size, suspect, shape) in best_rows(con, run_id, baselines):
-        parity = {True: " (parity suspect)", None: " (parity not checked)"}.get(suspect, "")
-        table.add_row(model, device, shape or "-", method, fmt, precision + parity, str(batch),
-                      f"{p50:.3f}", f"{speedup:.2f}x" if speedup else "-",
-                      quality_text(quality, metric, threshold), gate_text(drop, threshold),
-                      f"{size / 2**20:.2f}" if size else "-")
+    rows = best_rows(con, run_id, baselines)
+    columns = {  # name -> (values per row, numeric)
+        "model": ([f"{r[0]} {r[14]}" if r[14] else r[0] for r in rows], False),
+        "device": ([r[1] for r in rows], False),
+        "batch": ([str(r[5]) for r in rows], True),
+        "variant": ([f"{r[2]} {r[3]}" for r in rows], False),
+        "prec": ([r[4] + {True: " !", None: " ?"}.get(r[13], "") for r in rows], False),
+        "p50 ms": ([f"{r[6]:.3f}" for r in rows], True),
+        "vs fp32": ([f"{r[7]:.2f}x" if r[7] else "-" for r in rows], True),
+        "quality": ([_quality_cell(r[8], r[9], r[10], r[11]) for r in rows], False),
+        "size MB": ([f"{r[12] / 2**20:.2f}" if r[12] else "-" for r in rows], True),
+    }
+    same = {name: values[0] for name, (values, _) in columns.items()
+            if name in ("device", "batch") and rows and len(set(values)) == 1}
+    fixed = ", ".join(f"{name} {value}" for name, value in same.items())
+    table = Table(title=f"Best variant per model{'' if 'device' in same else ' and device'} "
+                        f"that keeps the fp32 quality (top-1 within "
+                        f"{ACCURACY_BUDGET_POINTS:g} point, or cosine to the fp32 outputs "
+                        f"at its precision's threshold), run {run_id}"
+                        + (f"; {fixed}" if fixed else ""),
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    shown = [name for name in columns if name not in same]
+    for name in shown:
+        values, numeric = columns[name]
+        # text wraps between words, never inside one (a model name may fold: it is first)
+        words = [len(w) for v in values for w in v.split()] or [1]
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric,
+                         overflow="fold", min_width=None if name == "model" else max(words))
+    for i in range(len(rows)):
+        table.add_row(*(columns[name][0][i] for name in shown))
     console.print(table)
+    if any(r[13] is not False for r in rows):
+        console.print("prec !: parity suspect (the artifact's outputs differ from the "
+                      "fp32 source beyond its threshold); ?: parity not checked (no device "
+                      "here runs the format)")
     problems = con.execute(PROBLEMS_SQL, {"run": run_id}).fetchall()
     if problems:
         console.print(f"[bold red]{len(problems)} cell(s) did not run to the end:[/]")
