@@ -76,13 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("matrix", nargs="?", help="sweep this matrix (else --db and --run)")
     parser.add_argument("--cache", help="artifact cache to sweep with (default: a new one)")
-    parser.add_argument("--db", type=Path, help="an existing database to read --run from")
+    parser.add_argument("--db", type=Path, help="with a matrix: sweep into this database "
+                        "(kept); without: the database to read --run from")
     parser.add_argument("--run", help="the run to analyse (with --db)")
     parser.add_argument("--max-wall", type=float, default=480.0)
     parser.add_argument("--max-first-row", type=float, default=120.0)
     parser.add_argument("--max-overhead", type=float, default=1.10)
     args = parser.parse_args(argv)
-    if args.matrix:
+    if args.matrix and args.db:  # keep the database (to query the run afterwards)
+        run = sweep(args.matrix, args.cache, args.db)
+        t = timings(args.db, run)
+    elif args.matrix:
         with tempfile.TemporaryDirectory(prefix="sweep-time-") as tmp:
             db = Path(tmp) / "sweep.duckdb"
             run = sweep(args.matrix, args.cache, db)
