@@ -13,22 +13,20 @@ and the agent's worker process for measurements (agents.launcher)."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
-import numpy as np
 import torch
 from pydantic import Field
 
+from harness.api_data import Data, arrays_of, digest_of
 from harness.matrix.schema import (DeviceKind, FormatName, InputDecl, InputName, MeasureSpec,
                                    Strict)
 from harness.tasks import TASKS
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
-Data = np.ndarray | torch.Tensor | tuple
 
 
 class UnavailableError(RuntimeError):
@@ -65,56 +63,6 @@ class Variant:
             raise AttributeError(name) from None
 
 
-def _numpy(value) -> np.ndarray:
-    return value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
-
-
-def _arrays(data: Data | None, what: str, specs, labelled: bool = False):
-    """({input name: array}, labels or None) from x, (x, y), {name: x} or ({name: x}, y),
-    arrays or tensors, in the model's layout; each input cast to its dtype (int64 token ids
-    stay int64). Clear errors on missing inputs, empty or unlabelled data."""
-    from agents.arrays import contiguous
-    from agents.evalpack import samples_in
-
-    if data is None:
-        raise ValueError(f"{what}: no data given")
-    x, y = (data if isinstance(data, tuple) else (data, None))
-    names = [s.name for s in specs]
-    if isinstance(x, dict):
-        missing = [n for n in names if n not in x]
-        extra = [n for n in x if n not in names]
-        if missing or extra:
-            raise ValueError(f"{what}: the model's inputs are {', '.join(names)}; "
-                             + (f"missing {missing[0]!r}" if missing else
-                                f"{extra[0]!r} is not one of them"))
-        arrays = {s.name: _numpy(x[s.name]) for s in specs}
-    elif len(specs) == 1:
-        arrays = {specs[0].name: _numpy(x)}
-    else:
-        raise ValueError(f"{what}: the model has {len(specs)} inputs ({', '.join(names)}); "
-                         f"pass a dict {{name: array}}")
-    arrays = {s.name: contiguous(arrays[s.name].astype(s.dtype, copy=False)) for s in specs}
-    for spec in specs:
-        if arrays[spec.name].ndim != len(spec.dims):
-            raise ValueError(f"{what}: input {spec.name!r} has {arrays[spec.name].ndim} dims; "
-                             f"the model's is {list(spec.dims)}")
-    counts = {int(arrays[s.name].shape[s.batch_axis]) for s in specs
-              if s.batch_axis is not None}
-    if len(counts) > 1:
-        raise ValueError(f"{what}: the inputs hold different numbers of samples "
-                         f"{sorted(counts)}")
-    samples = samples_in(specs, arrays)
-    if y is not None:
-        y = np.asarray(_numpy(y), dtype=np.int64)
-    if samples == 0:
-        raise ValueError(f"{what}: zero samples (allowed: at least 1)")
-    if labelled and y is None:
-        raise ValueError(f"{what}: labels are needed, pass (inputs, labels)")
-    if y is not None and len(y) != samples:
-        raise ValueError(f"{what}: {samples} inputs but {len(y)} labels")
-    return arrays, y
-
-
 def _step(cls, call: str, **fields):
     """A method config from keyword arguments; pydantic's errors become a ValueError that
     names the argument and what is allowed."""
@@ -135,18 +83,6 @@ PRUNE_METHODS = {
     "l1": ("channel", "l1"), "l2": ("channel", "l2"), "taylor": ("channel", "taylor"),
     "gradient": ("channel", "taylor"),
 }
-
-
-def _digest(*parts) -> str:
-    """Of arrays, dicts of named arrays and None."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, dict):
-            for name in sorted(part):
-                h.update(name.encode() + np.ascontiguousarray(part[name]).tobytes())
-        elif part is not None:
-            h.update(np.ascontiguousarray(part).tobytes())
-    return h.hexdigest()[:16]
 
 
 class ModelOptimizer:
@@ -222,12 +158,12 @@ class ModelOptimizer:
         test_x, test_y = test if test is not None else (default.test, default.test_y)
         calib = calib if calib is not None else (train_x if train_x is not None
                                                  else default.calib)
-        name = f"api-{_digest(calib, train_x, train_y, test_x, test_y)}"
+        name = f"api-{digest_of(calib, train_x, train_y, test_x, test_y)}"
         return Dataset(name=name, inputs=tuple(self.source.inputs), calib=calib,
                        test=test_x, test_y=test_y, train=train_x, train_y=train_y)
 
     def _data(self, data, what: str, labelled: bool = False):
-        return _arrays(data, what, self.source.inputs, labelled)
+        return arrays_of(data, what, self.source.inputs, labelled)
 
     def _loaded(self, module: torch.nn.Module | None = None):
         from harness.models import LoadedModel, weights_digest
