@@ -152,7 +152,21 @@ def measure_cell(cell: CellPayload) -> CellResult:
                                            "niceness": result.niceness,
                                            "load_ms": result.load_ms}
                 result.measurements.append(row)
+        if measure.get("profile"):
+            _profile_rows(session, pack, result.measurements, measure.get("profile_runs", 10))
     return result
+
+
+def _profile_rows(session, pack, rows: list[dict], runs: int) -> None:
+    """The profile pass, after every timed loop of the cell: the runtime's own profiler on
+    each (shape, batch) the cell timed, so no latency sample is ever taken under it."""
+    from agents.probes.profile import open_profiler, profile_row
+
+    profiler = open_profiler(session)
+    labels = [pack.shape_label(j) for j in range(len(pack.shapes))]
+    for row in rows:
+        j = labels.index(row["shape"])
+        row["profile"] = profile_row(profiler, pack.batch(j, row["batch_size"]), runs)
 
 
 def _timed_row(cell: CellPayload, session, inputs: dict, batch_size: int, counter,

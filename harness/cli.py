@@ -215,6 +215,11 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_profile(args) -> int:
+    from harness.results.profile_cli import run_profile
+    return run_profile(args, _console())
+
+
 def _cmd_compare(args) -> int:
     from harness.results.compare import Thresholds, run_compare
 
@@ -373,6 +378,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default results/report.html or .md)")
     p.add_argument("--format", choices=("html", "md"), default="html")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("profile", help="per-layer profile of a cell (hotspots first), two "
+                                       "variants side by side, or a run's profiled cells")
+    p.add_argument("target", metavar="CELL_OR_RUN",
+                   help="a cell id (digits-cnn/int8/onnx/intel-cpu) or a run id / tag:NAME")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--run", help="the run of the cell (default: the latest that profiled it)")
+    p.add_argument("--batch", type=int, help="batch size (default: the smallest profiled)")
+    p.add_argument("--shape", help="shape label such as seq=128 (default: the first)")
+    p.add_argument("--by", choices=("layer", "op_type", "precision"), default="layer")
+    p.add_argument("--top", type=int, help=f"rows shown (default {15} for layers; with "
+                                           "--diff, the N largest differences)")
+    p.add_argument("--diff", metavar="OTHER_CELL",
+                   help="line this cell up layer by layer with another variant")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser("compare", help="regression gate between two runs (exit 1 on regression)")
     p.add_argument("baseline", help="run id, tag:NAME (latest with that tag) or tag:NAME~N")

@@ -36,6 +36,14 @@ class Session:
         run = self.run
         return lambda: run(inputs)
 
+    def profiler(self):
+        """This runtime's own per-layer profiler (agents/probes/profile.py), used in a pass
+        of its own after the timed loop. Raises ProfileUnavailable with the reason when the
+        runtime has none."""
+        from agents.probes.profile import ProfileUnavailable
+        raise ProfileUnavailable(f"the {self.info.get('runtime', 'runtime')} session has no "
+                                 "per-layer profiler")
+
     def reset_device_peak(self) -> None:
         """Start a new peak-memory window on a device with its own memory."""
 

@@ -82,6 +82,13 @@ class LiteRtSession(Session):
                           "compute_note": "XNNPACK's default fp32 inference: fp16 weights "
                                           "are dequantized to fp32"}
 
+    def profiler(self):
+        from agents.probes.profile import ProfileUnavailable
+        raise ProfileUnavailable(
+            f"ai-edge-litert {self.info['version']}: the Python Interpreter exposes no per-op "
+            "timing (LiteRT's op profiler is in its C++ benchmark_model tool, "
+            "--enable_op_profiling, which the wheel does not ship)")
+
     def _resize(self, arrays: list[np.ndarray]) -> None:
         for detail, array in zip(self._inputs, arrays):
             self._interpreter.resize_tensor_input(detail["index"], list(array.shape),

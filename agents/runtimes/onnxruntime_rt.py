@@ -37,17 +37,24 @@ def _compute_precision(optimized_path: str) -> tuple[str, dict]:
     return precision, {"compute_weight_dtypes": dict(sorted(counts.items()))}
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """The options every session of a cell uses (the timed one and the profiled one)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 1:
+        # Spinning threads steal the core from the other pool member on a busy host
+        # (seen on 2-core machines: 2 threads slower than 1).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 class OrtSession(Session):
     def __init__(self, path: str, threads: int, precision: str):
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads > 1:
-            # Spinning threads steal the core from the other pool member on a busy host
-            # (seen on 2-core machines: 2 threads slower than 1).
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._path, self._threads = path, threads
+        opts = session_options(threads)
         inspect = precision in FLOAT_PRECISIONS
         if inspect:
             fd, optimized = tempfile.mkstemp(suffix=".optimized.onnx")
@@ -70,6 +77,10 @@ class OrtSession(Session):
         if inspect:
             self.info |= {"requested_precision": precision, "compute_precision": computed,
                           **details}
+
+    def profiler(self):
+        from agents.runtimes.onnxruntime_profile import OrtProfiler
+        return OrtProfiler(self._path, session_options(self._threads))
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         check_inputs(inputs, self._names, "onnxruntime")

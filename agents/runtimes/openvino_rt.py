@@ -59,6 +59,7 @@ class OpenVinoSession(Session):
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
                   "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": HINTS[precision]}
         self._compiled = core.compile_model(core.read_model(path), "CPU", config)
+        self._path, self._config = path, config
         self._request = self._compiled.create_infer_request()
         self._names = [port.get_any_name() for port in self._compiled.inputs]
         self._bound: dict = {}
@@ -104,6 +105,10 @@ class OpenVinoSession(Session):
             infer(request, {}, True, False)  # (inputs, share_outputs, decode_strings)
             return tensors
         return call
+
+    def profiler(self):
+        from agents.runtimes.openvino_profile import OpenVinoProfiler
+        return OpenVinoProfiler(self._path, self._config)
 
     def runtime_clock(self) -> float:
         """Milliseconds OpenVINO measured for the last infer() of the request."""

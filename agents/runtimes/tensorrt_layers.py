@@ -21,6 +21,23 @@ def _datatype(binding: dict) -> str | None:
     return next((name for token, name in DATATYPES if token in text), None)
 
 
+def _layer_precision(layer: dict) -> str | None:
+    """A layer's compute precision: its narrowest input type (int8 conv on int8 inputs)."""
+    found = {_datatype(b) for b in layer.get("Inputs", []) if _datatype(b)}
+    return next((name for name in ("int8", "fp8", "bf16", "fp16", "fp32") if name in found),
+                None)
+
+
+def layer_details(engine_json: str) -> dict[str, dict]:
+    """Per layer name: its type and precision (what a per-layer profile row needs beside the
+    time IProfiler reports under the same name)."""
+    layers = json.loads(engine_json).get("Layers", [])
+    return {str(layer.get("Name")): {"op_type": str(layer.get("LayerType", "?")),
+                                     "precision": _layer_precision(layer),
+                                     "tactic": layer.get("TacticName") or layer.get("Tactic")}
+            for layer in layers if isinstance(layer, dict)}
+
+
 def layer_precisions(engine_json: str) -> Counter:
     """How many compute layers of the engine take inputs of each precision (all layers when
     the engine reports no compute layer by type)."""
@@ -30,12 +47,9 @@ def layer_precisions(engine_json: str) -> Counter:
                if any(k in str(layer.get("LayerType", "")).lower() for k in COMPUTE_LAYERS)]
     counts: Counter = Counter()
     for layer in compute or layers:
-        found = {_datatype(b) for b in layer.get("Inputs", []) if _datatype(b)}
-        # a layer's compute precision: its narrowest input type (int8 conv on int8 inputs)
-        for name in ("int8", "fp8", "bf16", "fp16", "fp32"):
-            if name in found:
-                counts[name] += 1
-                break
+        precision = _layer_precision(layer)
+        if precision:
+            counts[precision] += 1
     return counts
 
 

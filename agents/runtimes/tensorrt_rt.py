@@ -37,8 +37,8 @@ class TensorRtSession(Session):
         self._buffers: dict[tuple, tuple[dict, dict]] = {}
         inspector = self._engine.create_engine_inspector()
         inspector.execution_context = self._context  # full format strings, not abbreviations
-        counts = layer_precisions(inspector.get_engine_information(
-            trt.LayerInformationFormat.JSON))
+        self._engine_json = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+        counts = layer_precisions(self._engine_json)
         self.precision = engine_precision(counts, precision)
         self.info = {"runtime": "tensorrt", "version": trt.__version__,
                      "gpu": torch.cuda.get_device_name(0), "requested_precision": precision,
@@ -67,6 +67,10 @@ class TensorRtSession(Session):
                 self._context.set_input_shape(name, tuple(tensor.shape))
             self._context.set_tensor_address(name, tensor.data_ptr())
         return ins, outs
+
+    def profiler(self):
+        from agents.runtimes.tensorrt_profile import TensorRtProfiler
+        return TensorRtProfiler(self, self._context, self._engine_json)
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         ins, outs = self._io(inputs)

@@ -71,6 +71,10 @@ class TorchCudaSession(Session):
             sync()
         return call
 
+    def profiler(self):
+        from agents.runtimes.torch_profile import TorchProfiler
+        return TorchProfiler(self, cuda=True)
+
     def reset_device_peak(self) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

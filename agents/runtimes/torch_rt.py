@@ -99,6 +99,10 @@ class TorchSession(Session):
                 return module(*args)
         return call
 
+    def profiler(self):
+        from agents.runtimes.torch_profile import TorchProfiler
+        return TorchProfiler(self)
+
     def _first_call(self, args: list, key: tuple) -> list[np.ndarray]:
         """A batch shape not seen yet compiles now: time it and read what inductor did."""
         import torch._inductor.config as inductor_config

@@ -136,6 +136,10 @@ class MeasureSpec(Strict):
     # RSS of the measuring process (and its children) above which the cell is killed and
     # recorded as failed: a runaway runtime must not take the agent host down.
     memory_limit_mb: float | None = Field(default=None, ge=16, le=4_000_000)
+    # A per-layer profile of every timed (shape, batch) from the runtime's own profiler, in
+    # a pass after the timed loops (agents/probes/profile.py); profile_runs: runs profiled.
+    profile: bool = False
+    profile_runs: int = Field(default=10, ge=1, le=10_000)
     # values of named dynamic axes, swept like batch sizes: {seq: [32, 128]}
     shapes: dict[Axis, list[Annotated[int, Field(ge=1, le=1_000_000)]]] = Field(
         default={}, max_length=8)

@@ -34,9 +34,14 @@ MEASUREMENT_COLUMNS_V7 = {"warnings": "VARCHAR"}
 # and, for fidelity metrics, the threshold of the row's precision
 MEASUREMENT_COLUMNS_V8 = {"shape": "VARCHAR", "quality": "DOUBLE", "quality_metric": "VARCHAR",
                           "reference_quality": "DOUBLE", "quality_threshold": "DOUBLE"}
+# v10: the per-layer profile pass of a row: its profiler, runs and total (the layers are in
+# op_profiles), or the reason there is none
+MEASUREMENT_COLUMNS_V10 = {"profile_source": "VARCHAR", "profile_runs": "INTEGER",
+                           "profile_total_ms": "DOUBLE", "profile_note": "VARCHAR"}
 MEASUREMENT_COLUMNS = (MEASUREMENT_COLUMNS_V1 | {"niceness": "INTEGER"}  # v2
                        | MEASUREMENT_COLUMNS_V4 | MEASUREMENT_COLUMNS_V5
-                       | MEASUREMENT_COLUMNS_V7 | MEASUREMENT_COLUMNS_V8)
+                       | MEASUREMENT_COLUMNS_V7 | MEASUREMENT_COLUMNS_V8
+                       | MEASUREMENT_COLUMNS_V10)
 
 _MEASUREMENT_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS_V1.items())
 
@@ -182,7 +187,8 @@ PARETO_VIEW_V8 = """CREATE OR REPLACE VIEW pareto AS
 
 _V8_OLD = tuple(MEASUREMENT_COLUMNS_V1) + ("niceness",) + tuple(MEASUREMENT_COLUMNS_V4) \
     + tuple(MEASUREMENT_COLUMNS_V5) + tuple(MEASUREMENT_COLUMNS_V7)
-_V8_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in MEASUREMENT_COLUMNS.items())
+_V8_COLUMNS = {k: v for k, v in MEASUREMENT_COLUMNS.items() if k not in MEASUREMENT_COLUMNS_V10}
+_V8_DDL = ",\n    ".join(f"{name} {kind}" for name, kind in _V8_COLUMNS.items())
 V8 = [
     "DROP VIEW IF EXISTS latest", "DROP VIEW IF EXISTS pareto", "DROP VIEW IF EXISTS results",
     # the primary key gains the shape: a new table, the rows copied over
@@ -209,7 +215,7 @@ V8 = [
     value DOUBLE, PRIMARY KEY (run_id, cell_id, batch_size, shape, name))""",
     "ALTER TABLE variants ADD COLUMN task VARCHAR",
     "ALTER TABLE variants ADD COLUMN inputs JSON",
-    _results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_COLUMNS),
+    _results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(_V8_COLUMNS),
                   (PARITY_STATUS,)),
     PARETO_VIEW_V8, LATEST_VIEW]
 
@@ -219,6 +225,37 @@ V8 = [
 V9 = ["ALTER TABLE runs ADD COLUMN cluster_ready_at TIMESTAMP",
       "ALTER TABLE cells ADD COLUMN build_wall_s DOUBLE",
       "ALTER TABLE cells ADD COLUMN measure_wall_s DOUBLE"]
+
+# v10: per-layer profiles (agents/probes/profile.py): one row per layer of each profiled
+# (cell, batch, shape), in execution order; and roll-ups per op type and per precision.
+_PROFILE_CELL = """SELECT p.*, c.model, c.method, c.format, c.device, c.variant_id,
+           m.profile_total_ms FROM op_profiles p
+    JOIN cells c ON c.run_id = p.run_id AND c.cell_id = p.cell_id
+    JOIN measurements m ON m.run_id = p.run_id AND m.cell_id = p.cell_id
+         AND m.batch_size = p.batch_size AND m.shape = p.shape"""
+
+
+def _rollup_view(name: str, by: str) -> str:
+    return f"""CREATE OR REPLACE VIEW {name} AS
+    WITH p AS ({_PROFILE_CELL})
+    SELECT run_id, cell_id, model, method, format, device, variant_id, batch_size, shape,
+           coalesce({by}, 'unknown') AS {by}, count(*) AS layers, sum(time_ms) AS time_ms,
+           sum(share) AS share
+    FROM p GROUP BY ALL"""
+
+
+V10 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
+       for name, kind in MEASUREMENT_COLUMNS_V10.items()]
+V10 += [
+    """CREATE TABLE op_profiles (
+    run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, shape VARCHAR, layer_order INTEGER,
+    layer VARCHAR, op_type VARCHAR, exec_type VARCHAR, precision VARCHAR, time_ms DOUBLE,
+    share DOUBLE, PRIMARY KEY (run_id, cell_id, batch_size, shape, layer_order))""",
+    _results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_COLUMNS),
+                  (PARITY_STATUS,)),
+    PARETO_VIEW_V8, LATEST_VIEW,
+    _rollup_view("op_type_profile", "op_type"),
+    _rollup_view("precision_profile", "precision")]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
@@ -231,5 +268,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (8, "rows per shape; quality and its metric per task; metrics table; variant task and "
         "inputs", V8),
     (9, "timings of a sweep: cluster start, each cell's build task and measurement", V9),
+    (10, "per-layer profiles: op_profiles, op_type_profile and precision_profile views", V10),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -67,6 +67,16 @@ def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     return _connect(path, read_only=True)
 
 
+def _profile_columns(profile: dict | None) -> dict:
+    """A row's profile pass, as the measurement's columns (None: no pass was asked for)."""
+    if not profile:
+        return {}
+    if profile.get("reason"):
+        return {"profile_note": profile["reason"]}
+    return {"profile_source": profile["source"], "profile_runs": profile["runs"],
+            "profile_total_ms": profile["total_ms"]}
+
+
 class Store:
     """The single writer of one results database."""
 
@@ -185,6 +195,18 @@ class Store:
             self._rollback()
             raise
 
+    def _write_profile(self, run_id: str, cell_id: str, row: dict) -> None:
+        layers = (row.get("profile") or {}).get("layers") or []
+        key = [run_id, cell_id, row["batch_size"], row["shape"]]
+        self.con.execute("DELETE FROM op_profiles WHERE run_id = ? AND cell_id = ? AND "
+                         "batch_size = ? AND shape = ?", key)
+        if layers:
+            self.con.executemany(
+                "INSERT INTO op_profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [key + [layer["order"], layer["layer"], layer["op_type"], layer["exec_type"],
+                        layer["precision"], layer["time_ms"], layer["share"]]
+                 for layer in layers])
+
     def _rollback(self) -> None:
         """Roll back without hiding the error that caused it (after a failed COMMIT, e.g. on a
         full disk, DuckDB has no transaction left to roll back)."""
@@ -195,7 +217,7 @@ class Store:
 
     def _write_measurement(self, run_id: str, cell_id: str, row: dict) -> None:
         cols = list(MEASUREMENT_COLUMNS)
-        row = row | {"shape": row.get("shape") or ""}
+        row = row | {"shape": row.get("shape") or ""} | _profile_columns(row.get("profile"))
         values = [run_id, cell_id] + [row.get(c) for c in cols]
         self.con.execute(
             f"INSERT OR REPLACE INTO measurements (run_id, cell_id, {', '.join(cols)}) "
@@ -210,6 +232,7 @@ class Store:
                 "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
                 [[run_id, cell_id, row["batch_size"], row["shape"], name, float(value)]
                  for name, value in sorted(metrics.items())])
+        self._write_profile(run_id, cell_id, row)
         samples = np.asarray(row.get("samples_ms", []), dtype=np.float64)
         if len(samples):
             batch = {  # noqa: F841 - read by DuckDB's replacement scan below
