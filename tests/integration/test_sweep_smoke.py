@@ -28,6 +28,27 @@ def test_every_runnable_cell_is_ok_with_real_numbers(swept):
     assert {r["precision"] for r in rows} == {"fp32", "int8"}
 
 
+def test_every_measured_row_has_its_per_layer_profile(swept):
+    """smoke.yaml sets measure.profile: each (cell, batch) has layers whose times add up to
+    about the run the profiler saw, and the hotspot table reads from them."""
+    db, (run1, _), _ = swept
+    rows = query(db, f"select cell_id, batch_size, latency_p50_ms, profile_total_ms, "
+                     f"profile_runs, profile_note from results where run_id = '{run1}' "
+                     "and status = 'ok'")
+    assert rows
+    layers = {(r["cell_id"], r["batch_size"]): r for r in query(
+        db, f"select cell_id, batch_size, count(*) as n, sum(time_ms) as ms, "
+            f"min(time_ms) as least from op_profiles where run_id = '{run1}' group by all")}
+    for r in rows:
+        assert r["profile_note"] is None and r["profile_runs"] == 5, r
+        found = layers[(r["cell_id"], r["batch_size"])]
+        assert found["n"] >= 4 and found["least"] >= 0
+        assert found["ms"] == pytest.approx(r["profile_total_ms"], rel=0.5)
+    out = run_cli("profile", "digits-cnn/int8/onnx/intel-cpu", "--run", run1, "--db", str(db))
+    assert out.returncode == 0, out.stderr
+    assert "QLinearConv" in out.stdout
+
+
 def test_skipped_cells_are_stored_with_reasons(swept):
     db, (run1, _), _ = swept
     rows = query(db, f"select cell_id, error from cells where run_id = '{run1}' "
