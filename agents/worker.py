@@ -153,11 +153,12 @@ def measure_cell(cell: CellPayload) -> CellResult:
                                            "load_ms": result.load_ms}
                 result.measurements.append(row)
         if measure.get("profile"):
-            _profile_rows(session, pack, result.measurements, measure.get("profile_runs", 10))
+            _profile_rows(session, pack, result.measurements, measure.get("profile_runs", 10),
+                          measure["warmup_s"])
     return result
 
 
-def _profile_rows(session, pack, rows: list[dict], runs: int) -> None:
+def _profile_rows(session, pack, rows: list[dict], runs: int, warmup_s: float) -> None:
     """The profile pass, after every timed loop of the cell: the runtime's own profiler on
     each (shape, batch) the cell timed, so no latency sample is ever taken under it."""
     from agents.probes.profile import open_profiler, profile_row
@@ -166,7 +167,7 @@ def _profile_rows(session, pack, rows: list[dict], runs: int) -> None:
     labels = [pack.shape_label(j) for j in range(len(pack.shapes))]
     for row in rows:
         j = labels.index(row["shape"])
-        row["profile"] = profile_row(profiler, pack.batch(j, row["batch_size"]), runs)
+        row["profile"] = profile_row(profiler, pack.batch(j, row["batch_size"]), runs, warmup_s)
 
 
 def _timed_row(cell: CellPayload, session, inputs: dict, batch_size: int, counter,

@@ -15,9 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time
+
 import numpy as np
 
-WARMUP_RUNS = 2  # profiled but dropped: first-call allocations, caches, lazy prepacking
+# Runs before the profiled ones, dropped: first-call allocations, caches, lazy weight
+# packing. At least this many, and for the cell's warm-up time: OpenVINO's counter of a
+# FullyConnected layer still reads 40x its settled time after 3 runs of a fresh request.
+WARMUP_RUNS = 2
+MAX_WARMUP_RUNS = 200  # a traced warm-up (ORT) keeps every run's events until parsed
 
 
 class ProfileUnavailable(Exception):
@@ -95,13 +101,23 @@ def open_profiler(session):
         return str(exc)
 
 
-def profile_row(profiler, inputs: dict, runs: int) -> dict:
+def warm_up(call, seconds: float) -> int:
+    """Call until `seconds` have passed (at least WARMUP_RUNS, at most MAX_WARMUP_RUNS
+    times); how many calls."""
+    calls, deadline = 0, time.perf_counter() + seconds
+    while calls < WARMUP_RUNS or (time.perf_counter() < deadline and calls < MAX_WARMUP_RUNS):
+        call()
+        calls += 1
+    return calls
+
+
+def profile_row(profiler, inputs: dict, runs: int, warmup_s: float = 0.0) -> dict:
     """One (shape, batch) row's profile, or {"reason": ...} when there is none. A profiler
     that fails on these inputs costs the profile, never the cell's measured figures."""
     if isinstance(profiler, str):
         return {"reason": profiler, "layers": []}
     try:
-        return summarize_runs(profiler.profile(inputs, runs=runs, warmup=WARMUP_RUNS),
+        return summarize_runs(profiler.profile(inputs, runs=runs, warmup_s=warmup_s),
                               profiler.source)
     except ProfileUnavailable as exc:
         return {"reason": str(exc), "layers": []}

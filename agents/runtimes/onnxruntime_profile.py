@@ -14,7 +14,7 @@ import tempfile
 
 import onnxruntime as ort
 
-from agents.probes.profile import LayerTime, precision_of
+from agents.probes.profile import LayerTime, precision_of, warm_up
 
 KERNEL_SUFFIX = "_kernel_time"
 
@@ -49,14 +49,16 @@ class OrtProfiler:
     def __init__(self, path: str, options: ort.SessionOptions):
         self._path, self._options = path, options
 
-    def profile(self, inputs: dict, runs: int, warmup: int) -> list[list[LayerTime]]:
+    def profile(self, inputs: dict, runs: int, warmup_s: float) -> list[list[LayerTime]]:
         folder = tempfile.mkdtemp(prefix="ort-profile-")
         try:
             self._options.enable_profiling = True
             self._options.profile_file_prefix = os.path.join(folder, "trace")
             session = ort.InferenceSession(self._path, sess_options=self._options,
                                            providers=["CPUExecutionProvider"])
-            for _ in range(warmup + runs):
+            # warm-up runs are traced too, and dropped below
+            warmup = warm_up(lambda: session.run(None, inputs), warmup_s)
+            for _ in range(runs):
                 session.run(None, inputs)
             with open(session.end_profiling()) as f:
                 events = json.load(f)

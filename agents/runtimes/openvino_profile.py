@@ -12,7 +12,7 @@ from __future__ import annotations
 import openvino as ov
 
 from agents.arrays import contiguous
-from agents.probes.profile import LayerTime, precision_of
+from agents.probes.profile import LayerTime, precision_of, warm_up
 
 
 def exec_precision(exec_type: str) -> str | None:
@@ -34,7 +34,7 @@ class OpenVinoProfiler:
         self._path, self._config = path, config
         self._compiled = None
 
-    def profile(self, inputs: dict, runs: int, warmup: int) -> list[list[LayerTime]]:
+    def profile(self, inputs: dict, runs: int, warmup_s: float) -> list[list[LayerTime]]:
         if self._compiled is None:  # compiled once per cell, on the first profiled row
             core = ov.Core()
             self._compiled = core.compile_model(core.read_model(self._path), "CPU",
@@ -42,9 +42,9 @@ class OpenVinoProfiler:
         request = self._compiled.create_infer_request()
         for name, array in inputs.items():
             request.set_tensor(name, ov.Tensor(contiguous(array)))
+        warm_up(request.infer, warmup_s)
         out = []
-        for k in range(warmup + runs):
+        for _ in range(runs):
             request.infer()
-            if k >= warmup:
-                out.append(executed_layers(request.profiling_info))
+            out.append(executed_layers(request.profiling_info))
         return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorrt as trt
 
-from agents.probes.profile import LayerTime
+from agents.probes.profile import LayerTime, warm_up
 from agents.runtimes.tensorrt_layers import layer_details
 
 
@@ -27,16 +27,16 @@ class TensorRtProfiler:
         self._session, self._context = session, context
         self._details = layer_details(engine_json)
 
-    def profile(self, inputs: dict, runs: int, warmup: int) -> list[list[LayerTime]]:
+    def profile(self, inputs: dict, runs: int, warmup_s: float) -> list[list[LayerTime]]:
+        warm_up(lambda: self._session.run(inputs), warmup_s)  # before the profiler is set
         collector = _Collector()
         self._context.profiler = collector
         out = []
         try:
-            for k in range(warmup + runs):
+            for _ in range(runs):
                 collector.times = []
                 self._session.run(inputs)  # enqueue, then synchronise: the profiler reports
-                if k >= warmup:
-                    out.append([self._row(name, ms) for name, ms in collector.times])
+                out.append([self._row(name, ms) for name, ms in collector.times])
         finally:
             self._context.profiler = None
         return out

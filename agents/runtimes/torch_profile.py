@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from agents.probes.profile import LayerTime, precision_of
+from agents.probes.profile import LayerTime, precision_of, warm_up
 
 RUN_MARK = "harness_profile_run_"
 # a wrapper's own time below this (microseconds) is bookkeeping, not a row worth showing
@@ -74,10 +74,9 @@ class TorchProfiler:
         self._session, self._cuda = session, cuda
         self.source = f"torch {torch.__version__} torch.profiler" + (" (CUDA)" if cuda else "")
 
-    def profile(self, inputs: dict, runs: int, warmup: int) -> list[list[LayerTime]]:
+    def profile(self, inputs: dict, runs: int, warmup_s: float) -> list[list[LayerTime]]:
         call = self._session.timed_call(inputs)  # a new shape compiles here, unprofiled
-        for _ in range(warmup):
-            call()
+        warm_up(call, warmup_s)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self._cuda else [])
         with profile(activities=activities, record_shapes=True) as prof:
             for k in range(runs):

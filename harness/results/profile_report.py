@@ -79,8 +79,8 @@ def render_html(groups: list[dict], img, table) -> str:
         return ("<p class=muted>No cell of this run has a per-layer profile (set "
                 "<code>measure.profile: true</code> in the matrix).</p>")
     parts = ["<p class=muted>Each runtime's own profiler, in a pass after the timed loop "
-             "(profiling never touches a latency sample). <code>harness profile CELL</code> prints a "
-             "cell's layers; <code>--diff</code> lines up two variants.</p>"]
+             "(profiling never touches a latency sample). <code>harness profile CELL</code> "
+             "prints a cell's layers; <code>--diff</code> lines up two variants.</p>"]
     for group in groups:
         title = f"{group['model']} on {group['device']}"
         parts.append(f"<h3>{escape(title)}</h3>")
