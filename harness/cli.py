@@ -124,6 +124,8 @@ def _cmd_sweep(args) -> int:
     try:
         print_summary(con, result.run_id, console)
         report = _write_sweep_report(con, result.run_id, args.db, console)
+        profiled = con.execute("SELECT count(*) FROM op_profiles WHERE run_id = ?",
+                               [result.run_id]).fetchone()[0]
     finally:
         con.close()
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
@@ -132,6 +134,9 @@ def _cmd_sweep(args) -> int:
                   f"'{result.run_id}'\" --db {args.db})")
     if report:
         console.print(f"report: {report}", markup=False, highlight=False)
+    if profiled:
+        console.print(f"why fast or slow: harness profile {result.run_id} --db {args.db}",
+                      markup=False, highlight=False)
     return _sweep_exit_code(result.counts, result.status, args.strict, console)
 
 
@@ -230,61 +235,14 @@ def _cmd_compare(args) -> int:
                        thresholds=thresholds, confirm_blocks=args.confirm)
 
 
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def _cache_table(title: str, entries: list[dict]):
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in ("kind", "id", "model", "method", "format", "precision", "size", "last used",
-                "status"):
-        table.add_column(col, overflow="fold", justify="right" if col == "size" else "left")
-    for e in entries:
-        status = e["status"] if not e["problem"] else f"{e['status']}: {e['problem']}"
-        style = {"ok": None, "corrupt": "red", "leftover": "yellow"}.get(e["status"])
-        table.add_row(e["kind"], e["id"], e["model"] or "", e["method"] or "",
-                      e["format"] or "", e["precision"] or "", _human_bytes(e["size_bytes"]),
-                      (e["last_used"] or "").replace("+00:00", "Z"), status, style=style)
-    return table
-
-
 def _cmd_cache_list(args) -> int:
-    from harness.build.cache import cache_usage, list_cache
-
-    entries = list_cache(args.cache)
-    if args.format == "json":
-        print(json.dumps(entries, indent=2))
-        return 0
-    console = _console()
-    total = cache_usage(args.cache)
-    variants = [e for e in entries if e["kind"] == "variant"]
-    corrupt = sum(e["status"] == "corrupt" for e in variants)
-    console.print(_cache_table(f"{args.cache}: {len(variants)} variants "
-                               f"({corrupt} corrupt), {_human_bytes(total)} in all", entries))
-    return 0
+    from harness.build.cache_cli import list_command
+    return list_command(args, _console())
 
 
 def _cmd_cache_prune(args) -> int:
-    from harness.build.cache import prune_cache
-
-    removed = prune_cache(args.cache, older_than_days=args.older_than_days,
-                          corrupt_only=args.corrupt, dry_run=args.dry_run)
-    freed = sum(e["size_bytes"] for e in removed)
-    verb = "would remove" if args.dry_run else "removed"
-    console = _console()
-    if removed:
-        console.print(_cache_table(f"{verb} {len(removed)} folders", removed))
-    console.print(f"{verb} {len(removed)} folders from {args.cache}, "
-                  f"{_human_bytes(freed)}" + (" (dry run: nothing deleted)" if args.dry_run
-                                             else " freed"))
-    return 0
+    from harness.build.cache_cli import prune_command
+    return prune_command(args, _console())
 
 
 def _cmd_doctor(args) -> int:
