@@ -220,6 +220,11 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_history(args) -> int:
+    from harness.results.history_cli import run_history
+    return run_history(args, _console())
+
+
 def _cmd_profile(args) -> int:
     from harness.results.profile_cli import run_profile
     return run_profile(args, _console())
@@ -336,6 +341,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default results/report.html or .md)")
     p.add_argument("--format", choices=("html", "md"), default="html")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("history", help="each cell's figure over the last runs, with change "
+                                       "points and what changed at them")
+    p.add_argument("--db", default=DEFAULT_DB)
+    p.add_argument("--tag", help="only runs with this tag (nightly runs: --tag nightly)")
+    p.add_argument("--model")
+    p.add_argument("--method")
+    p.add_argument("--format", dest="target_format", metavar="FORMAT",
+                   help="target format (onnx, openvino, tflite, tensorrt, torch)")
+    p.add_argument("--device")
+    p.add_argument("--metric", choices=("p50", "quality", "size", "memory", "throughput"),
+                   default="p50")
+    p.add_argument("--last", type=int, default=30, help="runs to look at (default 30)")
+    p.add_argument("--regressed", action="store_true",
+                   help="only cells whose latest level is worse than the one before")
+    p.add_argument("--min-effect", type=_nonnegative, default=0.10,
+                   help="smallest relative change called a step (default 0.10)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_history)
 
     p = sub.add_parser("profile", help="per-layer profile of a cell (hotspots first), two "
                                        "variants side by side, or a run's profiled cells")

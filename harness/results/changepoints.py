@@ -1,0 +1,168 @@
+"""Change points in one cell's history: where its figure stepped, whether it drifted, or
+whether its history is too noisy to say.
+
+The fit is asv's published step detection (`asv.step_detect.detect_steps`: a piecewise
+constant fit by weighted L1 with an automatic penalty), with asv's data weights: 2 / the
+width of each run's CI of the figure (a run measured with a wide CI counts less; runs
+measured in several processes carry CIs that span them). What it fits is then read with
+these rules, each stated where it is applied:
+
+- too short: fewer than MIN_RUNS runs, nothing is judged;
+- unstable: the robust spread of the runs around their fitted levels (1.4826 x the median
+  absolute residual, relative) exceeds half of `min_effect`, so a step of `min_effect`
+  cannot be told from this cell's noise: no step is reported, the cell is listed apart;
+- outlier: a level of one run between two levels within `min_effect` of each other is
+  one bad run, not two steps; so is a run further from its level than both `min_effect`
+  and three times the history's robust spread;
+- step: two consecutive levels (outliers removed) apart by more than `min_effect`; a new
+  level of one run at the end is a step `unconfirmed` until a second run repeats it;
+- drift: no step, but a monotonic trend (Mann-Kendall's test, p < 0.01) whose Theil-Sen
+  line moves by more than `min_effect` from the first run to the last, with the runs
+  close to that line (small steps all one way, or a slope).
+
+Values are oriented so that higher is worse (a quality or a throughput is negated before
+the fit), so "worse" always means a regression."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MIN_RUNS = 4
+UNSTABLE_FRACTION = 0.5  # of min_effect
+
+
+@dataclass(frozen=True)
+class Level:
+    start: int          # first run (index into the series), inclusive
+    end: int            # last run, exclusive
+    value: float        # the fitted level, in the figure's own units and sign
+    spread: float       # asv's L1 error estimate per run, relative to the level
+
+
+@dataclass(frozen=True)
+class Change:
+    index: int          # the first run at the new level
+    before: float
+    after: float
+    change: float       # after / before - 1
+    worse: bool
+    confirmed: bool     # the new level holds for at least two runs
+
+
+@dataclass
+class Verdict:
+    kind: str                           # too short | unstable | stable | step | drift
+    levels: list[Level] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    outliers: list[int] = field(default_factory=list)
+    spread: float | None = None         # typical relative spread around the levels
+    drift: float | None = None          # kind drift: how much worse the last level is than
+    #                                     the first, relative (negative: better)
+
+    @property
+    def regressed(self) -> bool:
+        """The latest level is worse than the one before it (a step or a drift)."""
+        if self.kind == "step":
+            return self.changes[-1].worse and self.changes[-1].index == self.levels[-1].start
+        return self.kind == "drift" and (self.drift or 0) > 0
+
+
+def weights(ci_low: list, ci_high: list) -> list | None:
+    """asv's data weights, 2 / CI width (None where a run has no CI)."""
+    out = [2.0 / (hi - lo) if lo is not None and hi is not None and hi > lo else None
+           for lo, hi in zip(ci_low, ci_high)]
+    return out if any(w is not None for w in out) else None
+
+
+def fit_levels(values: list[float], w: list | None) -> list[Level]:
+    from asv.step_detect import detect_steps
+
+    levels = []
+    for left, right, value, _, err in detect_steps(list(values), w):
+        levels.append(Level(left, right, value, err / abs(value) if value else math.inf))
+    return levels
+
+
+def _worse_by(a: float, b: float) -> float:
+    """How much worse b is than a, relative to a, on oriented values (higher is worse):
+    positive when worse. (b - a) / |a| keeps the sign right for negated figures."""
+    return (b - a) / abs(a) if a else math.inf
+
+
+def _ratio(a: float, b: float) -> float:
+    return b / a - 1 if a else math.inf
+
+
+def _spread(values: list[float], fitted: list[float], skip: set[int]) -> float:
+    """Robust relative spread of the runs around a fit: 1.4826 x the median absolute
+    residual relative to the fitted value (the MAD's estimate of one standard deviation),
+    so a single bad run does not make a history look noisy."""
+    residuals = sorted(abs(v - f) / abs(f) if f else math.inf
+                       for k, (v, f) in enumerate(zip(values, fitted)) if k not in skip)
+    return 1.4826 * residuals[len(residuals) // 2] if residuals else math.inf
+
+
+def _far_runs(values: list[float], fitted: list[float], min_effect: float) -> list[int]:
+    """Runs further from the fit than both min_effect and three times the history's own
+    robust spread: single bad runs (a history that is noisy throughout has none)."""
+    bound = max(min_effect, 3 * _spread(values, fitted, set()))
+    return [k for k, (v, f) in enumerate(zip(values, fitted)) if abs(_worse_by(f, v)) > bound]
+
+
+def _trend(values: list[float]) -> tuple[float, float, list[float]]:
+    """Mann-Kendall's test (Kendall's tau of value against run order) and the Theil-Sen
+    line: (p value, how much worse the line's end is than its start, the line)."""
+    from scipy.stats import kendalltau, theilslopes
+
+    x = list(range(len(values)))
+    p = float(kendalltau(x, values).pvalue)
+    slope, intercept, _, _ = theilslopes(values, x)
+    line = [intercept + slope * k for k in x]
+    return p, _worse_by(line[0], line[-1]), line
+
+
+TREND_P = 0.01  # Mann-Kendall significance for a drift
+
+
+def analyze(values: list[float], ci_low: list | None = None, ci_high: list | None = None,
+            higher_is_better: bool = False, min_effect: float = 0.10) -> Verdict:
+    """The verdict on one cell's series, in run order (oldest first)."""
+    if len(values) < MIN_RUNS:
+        return Verdict("too short")
+    sign = -1.0 if higher_is_better else 1.0
+    oriented = [sign * v for v in values]
+    w = weights(ci_low, ci_high) if ci_low and ci_high else None
+    levels = fit_levels(oriented, w)
+    back = [Level(lv.start, lv.end, sign * lv.value, lv.spread) for lv in levels]
+    fitted = [lv.value for lv in levels for _ in range(lv.end - lv.start)]
+    # one-run levels between two levels that agree, and single runs far from their level
+    # (beyond min_effect): outliers, left out of the spread and of the steps
+    outliers, kept = [], []
+    for k, lv in enumerate(levels):
+        middle = 0 < k < len(levels) - 1 and lv.end - lv.start == 1
+        if middle and abs(_worse_by(levels[k - 1].value, levels[k + 1].value)) <= min_effect:
+            outliers.append(lv.start)
+            continue
+        kept.append(lv)
+    outliers += [k for k in _far_runs(oriented, fitted, min_effect) if k not in outliers]
+    spread = _spread(oriented, fitted, set(outliers))
+    limit = UNSTABLE_FRACTION * min_effect
+    changes = []
+    for prev, cur in zip(kept, kept[1:]):
+        worse = _worse_by(prev.value, cur.value)
+        if abs(worse) > min_effect:
+            changes.append(Change(cur.start, sign * prev.value, sign * cur.value,
+                                  _ratio(sign * prev.value, sign * cur.value), worse > 0,
+                                  cur.end - cur.start >= 2))
+    if changes and spread <= limit:
+        return Verdict("step", back, changes, sorted(outliers), spread)
+    p, total, line = _trend(oriented)
+    off_line = _far_runs(oriented, line, min_effect)
+    if p < TREND_P and abs(total) > min_effect and _spread(oriented, line, set(off_line)) <= limit:
+        # small steps all one way, or a slope: how much worse the end is than the start
+        return Verdict("drift", back, [], off_line, _spread(oriented, line, set(off_line)),
+                       drift=total)
+    if spread > limit:
+        return Verdict("unstable", back, spread=spread)
+    return Verdict("stable", back, [], sorted(outliers), spread)
