@@ -237,7 +237,8 @@ def _cmd_compare(args) -> int:
                             max_accuracy_drop_points=args.max_accuracy_drop,
                             max_memory_growth=args.max_memory_growth)
     return run_compare(args.db, args.baseline, args.candidate, fmt=args.format,
-                       thresholds=thresholds, confirm_blocks=args.confirm)
+                       thresholds=thresholds, confirm_blocks=args.confirm,
+                       history_runs=args.history)
 
 
 def _cmd_cache_list(args) -> int:
@@ -396,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "artifacts in one process, alternating BLOCKS blocks of 0.25 s each "
                         "(default 20); keep only findings that reproduce (for hosts whose "
                         "speed drifts between runs)")
+    p.add_argument("--history", type=int, default=0, metavar="N",
+                   help="read each latency finding against the cell's N runs before the "
+                        "candidate (of its tag): a new step, a trend it continues, or inside "
+                        "the cell's usual spread")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("recommend", help="what to ship per model and device")

@@ -308,7 +308,8 @@ def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], blocks: int)
 
 
 def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = "md",
-                thresholds: Thresholds | None = None, out=None, confirm_blocks: int = 0) -> int:
+                thresholds: Thresholds | None = None, out=None, confirm_blocks: int = 0,
+                history_runs: int = 0) -> int:
     """The CLI's body: 0 no regression, 1 a regression; InputError (exit 2) propagates."""
     from harness.results.runref import resolve_run
     from harness.results.store import open_read_only
@@ -320,6 +321,9 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
         cand_id = resolve_run(con, candidate_ref, db=str(db_path))
         baseline, candidate = load_run(con, base_id), load_run(con, cand_id)
         cmp = compare_runs(baseline, candidate, thresholds or Thresholds())
+        if history_runs:
+            from harness.results.history_gate import annotate
+            annotate(con, cmp, cand_id, history_runs, cmp.thresholds.min_latency_effect)
         cells = {}
         if confirm_blocks:
             from agents.devices import detect_kinds

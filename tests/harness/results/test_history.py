@@ -120,3 +120,30 @@ def test_an_unknown_tag_is_a_clear_error(db):
     out = run_cli("history", "--db", str(db), "--tag", "nope")
     assert out.returncode == 2 and "no finished run tagged 'nope'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_compare_reads_a_finding_against_the_cells_history(db):
+    out = run_cli("compare", "nightly-4", "nightly-5", "--db", str(db), "--history", "5",
+                  "--format", "json")
+    assert out.returncode == 1, out.stdout + out.stderr  # int8 regressed
+    report = json.loads(out.stdout)
+    findings = {f["method"]: f for f in report["regressions"] + report["improvements"]
+                if f["kind"] == "latency"}
+    assert "history: a new step: +30% from the level of the earlier runs" in \
+        findings["int8"]["note"]
+    # the noisy cell's 40% swing is flagged by the two runs alone; its history says why
+    assert "history: the cell's history is unstable" in findings["noisy"]["note"]
+    out = run_cli("compare", "nightly-6", "nightly-7", "--db", str(db), "--history", "8")
+    assert "m/int8" not in out.stdout and "m/fp32" not in out.stdout
+
+
+def test_history_readings_of_a_candidate():
+    from harness.results.history_gate import classify
+
+    steady = [1.0, 1.01, 0.99, 1.0, 1.0]
+    assert classify(steady, 1.3, 0.1).startswith("a new step: +30%")
+    assert classify(steady, 1.02, 0.1).startswith("inside the cell's usual spread")
+    assert classify([1.0, 1.0], 1.3, 0.1).startswith("history too short")
+    drifting = [1.0, 1.04, 1.08, 1.12, 1.17, 1.22, 1.27]
+    assert classify(drifting, 1.33, 0.1).startswith("continues a drift (worse by")
+    assert "unstable" in classify([1.0, 1.5, 0.9, 1.6, 1.0, 1.4], 2.0, 0.1)
