@@ -210,10 +210,18 @@ def _cmd_report(args) -> int:
 
     con = open_read_only(args.db)
     try:
-        run_id = resolve_run(con, args.run) if args.run else None
-        out = Path(args.out or f"results/report.{'md' if args.format == 'md' else 'html'}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        path = write_report(con, run_id, out, fmt=args.format)
+        if args.history:
+            from harness.results.history_report import write_history_report
+            if args.run:
+                raise InputError("--history covers runs by tag; give --tag, not a run",
+                                 field="RUN", allowed="harness report --history [--tag TAG]")
+            path = write_history_report(con, Path(args.out or "results/history.html"),
+                                        tag=args.tag, db=args.db)
+        else:
+            run_id = resolve_run(con, args.run) if args.run else None
+            out = Path(args.out or f"results/report.{'md' if args.format == 'md' else 'html'}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            path = write_report(con, run_id, out, fmt=args.format)
     finally:
         con.close()
     print(f"report written to {path}")
@@ -341,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=DEFAULT_DB)
     p.add_argument("--out", help="output file (default results/report.html or .md)")
     p.add_argument("--format", choices=("html", "md"), default="html")
+    p.add_argument("--history", action="store_true",
+                   help="the history page instead: each cell over the last 30 runs, change "
+                        "points marked (default out results/history.html)")
+    p.add_argument("--tag", help="with --history: only runs with this tag")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("history", help="each cell's figure over the last runs, with change "

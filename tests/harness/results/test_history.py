@@ -147,3 +147,16 @@ def test_history_readings_of_a_candidate():
     drifting = [1.0, 1.04, 1.08, 1.12, 1.17, 1.22, 1.27]
     assert classify(drifting, 1.33, 0.1).startswith("continues a drift (worse by")
     assert "unstable" in classify([1.0, 1.5, 0.9, 1.6, 1.0, 1.4], 2.0, 0.1)
+
+
+def test_the_history_page_marks_the_step_and_lists_unstable_cells_apart(db, tmp_path):
+    out = run_cli("report", "--history", "--tag", "nightly", "--db", str(db), "--out",
+                  str(tmp_path / "h.html"))
+    assert out.returncode == 0, out.stderr
+    html = (tmp_path / "h.html").read_text()
+    assert "<b>1 cell(s) regressed</b>" in html and "m/int8/onnx/intel-cpu" in html
+    assert '<img alt="history of m" src="data:image/png;base64,' in html
+    assert "onnxruntime 1.32.0 -&gt; 1.33.0" in html  # escaped, in the change table
+    unstable = html.split("Unstable (too noisy to call a step in)")[1]
+    assert "m/noisy/onnx/intel-cpu" in unstable
+    assert "http" not in html.split("<body>")[1]  # self-contained
