@@ -234,7 +234,8 @@ def _table(title: str, findings: list[Finding]) -> list[str]:
     return lines + [""]
 
 
-def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str) -> str:
+def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str,
+                db: str | None = None) -> str:
     t = cmp.thresholds
     verdict = f"**{len(cmp.regressions)} regression(s)**" if cmp.regressions else "no regression"
     lines = [f"## harness compare: `{baseline_id}` -> `{candidate_id}`", "",
@@ -255,6 +256,10 @@ def to_markdown(cmp: Comparison, baseline_id: str, candidate_id: str) -> str:
                   f"{' ' + shape_of(f.key) if shape_of(f.key) else ''}: "
                   f"{f.candidate}" for f in cmp.new] + [""]
     lines.append(f"{cmp.unchanged_count} cell(s) unchanged.")
+    latency = [f for f in cmp.regressions + cmp.improvements if f.kind == "latency"]
+    if latency and cmp.unconfirmed is None and db:
+        lines += ["", "Re-measure the latency findings here, both runs' artifacts side by "
+                  f"side: `harness compare {baseline_id} {candidate_id} --confirm --db {db}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -340,5 +345,5 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
         json.dump(to_json(cmp, base_id, cand_id), out, indent=2)
         out.write("\n")
     else:
-        out.write(to_markdown(cmp, base_id, cand_id))
+        out.write(to_markdown(cmp, base_id, cand_id, str(db_path)))
     return cmp.exit_code

@@ -135,6 +135,8 @@ def test_compare_reads_a_finding_against_the_cells_history(db):
     assert "history: the cell's history is unstable" in findings["noisy"]["note"]
     out = run_cli("compare", "nightly-6", "nightly-7", "--db", str(db), "--history", "8")
     assert "m/int8" not in out.stdout and "m/fp32" not in out.stdout
+    # the repro line: the command that re-measures the findings side by side
+    assert f"`harness compare nightly-6 nightly-7 --confirm --db {db}`" in out.stdout
 
 
 def test_history_readings_of_a_candidate():
