@@ -37,6 +37,17 @@ class LayerTime:
     exec_type: str | None   # the kernel or implementation it ran as, where the runtime says
     precision: str | None   # int8 fp16 bf16 fp32, where the runtime says (None: unknown)
     ms: float
+    # the shapes of its inputs of two or more dims ("1x64x56x56;128x64x3x3": activation and
+    # weight), where the runtime says: what lines up a layer across two variants whose
+    # runtimes name and order their layers differently
+    shapes: str | None = None
+
+
+def shape_signature(shapes) -> str | None:
+    """The inputs' shapes of two or more dims, in input order, as '1x64x56x56;128x64x3x3'."""
+    kept = ["x".join(str(int(d)) for d in shape) for shape in shapes
+            if shape is not None and len(shape) >= 2]
+    return ";".join(kept) or None
 
 
 # dtype names as the runtimes spell them -> the precision a layer computes in
@@ -86,7 +97,7 @@ def summarize_runs(runs: list[list[LayerTime]], source: str) -> dict:
     for order, (key, layer) in enumerate(first.items()):
         layers.append({"order": order, "layer": layer.layer, "op_type": layer.op_type,
                        "exec_type": layer.exec_type, "precision": layer.precision,
-                       "time_ms": medians[key],
+                       "shapes": layer.shapes, "time_ms": medians[key],
                        "share": medians[key] / total if total > 0 else None})
     run_totals = [sum(layer.ms for layer in run) for run in runs]
     return {"source": source, "runs": len(runs), "layers": layers,

@@ -14,13 +14,17 @@ import tempfile
 
 import onnxruntime as ort
 
-from agents.probes.profile import LayerTime, precision_of, warm_up
+from agents.probes.profile import LayerTime, precision_of, shape_signature, warm_up
 
 KERNEL_SUFFIX = "_kernel_time"
 
 
 def _input_dtypes(args: dict) -> list[str]:
     return [dtype for entry in args.get("input_type_shape") or [] for dtype in entry]
+
+
+def _input_shapes(args: dict) -> list:
+    return [shape for entry in args.get("input_type_shape") or [] for shape in entry.values()]
 
 
 def runs_from_trace(events: list[dict]) -> list[list[LayerTime]]:
@@ -38,7 +42,8 @@ def runs_from_trace(events: list[dict]) -> list[list[LayerTime]]:
                 runs[k].append(LayerTime(
                     layer=event["name"].removesuffix(KERNEL_SUFFIX),
                     op_type=str(args.get("op_name", "?")), exec_type=provider or None,
-                    precision=precision_of(_input_dtypes(args)), ms=event["dur"] / 1000.0))
+                    precision=precision_of(_input_dtypes(args)), ms=event["dur"] / 1000.0,
+                    shapes=shape_signature(_input_shapes(args))))
                 break
     return runs
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from agents.probes.profile import LayerTime, precision_of, warm_up
+from agents.probes.profile import LayerTime, precision_of, shape_signature, warm_up
 
 RUN_MARK = "harness_profile_run_"
 # a wrapper's own time below this (microseconds) is bookkeeping, not a row worth showing
@@ -57,9 +57,12 @@ class _Walk:
     def visit(self, event) -> None:
         if _is_op(event):
             dtypes = [d for d in (event.input_dtypes or []) if d]
+            shapes = [s for s in (event.input_shapes or []) if isinstance(s, (list, tuple))
+                      and all(isinstance(d, int) for d in s)]
             self.rows.append(LayerTime(layer=self._name(event.name), op_type=event.name,
                                        exec_type=_kernel(event), precision=precision_of(dtypes),
-                                       ms=self._us(event) / 1000.0))
+                                       ms=self._us(event) / 1000.0,
+                                       shapes=shape_signature(shapes)))
             return
         own = self._us(event, own=True)
         if own >= WRAPPER_MIN_US:

@@ -5,9 +5,11 @@ figures show. Read-only; `harness profile` and the report print what these retur
 Lining up two variants: optimization renames and splits layers (ORT's int8 graph has
 `node_Conv_70_quant` + a Cast + two Muls where fp32 ran one fused `relu_1_nchwc`), so
 names rarely match. Compute layers (convolutions, matmuls, linears, in any precision)
-survive every method that keeps the architecture, in order; each one and the layers after
-it up to the next form a segment, and segments are matched by position when both sides
-have as many. Otherwise layers are matched by name."""
+survive every method that keeps the architecture; each one and the layers after it up to
+the next form a segment. Segments are matched by their compute layer's name where the
+names survive (OpenVINO), else by its input shapes (activation and weight), else by
+position; runtimes may order a residual block's branches differently, which position
+alone would pair wrongly. Otherwise single layers are matched by name."""
 
 from __future__ import annotations
 
@@ -22,13 +24,16 @@ _COMPUTE = re.compile(r"conv|matmul|gemm|fullyconnected|linear|addmm|^mm$|^bmm$|
 SAME_BAND = 0.10  # a segment within 10% of the other side's time is "same"
 
 
+_QLINEAR_PREFIX = re.compile(r"^qlinear(?=[a-z])")
 _QUANTIZE_STEP = re.compile(r"(dynamic)?(de)?quantize(linear|_per_\w+)?")
 
 
 def is_compute(op_type: str) -> bool:
     """A convolution, matmul or linear in any precision (DynamicQuantizeMatMul, QLinearConv,
     onednn::qconv2d_pointwise); a quantize / dequantize step is not one."""
-    base = op_type.split("::")[-1].lower()
+    # ORT's QLinear<Op> family quantizes any op (QLinearAdd, QLinearGlobalAveragePool):
+    # what follows the prefix says whether it computes (QLinearConv, QLinearMatMul)
+    base = _QLINEAR_PREFIX.sub("", op_type.split("::")[-1].lower())
     return not _QUANTIZE_STEP.fullmatch(base) and bool(_COMPUTE.search(base))
 
 
@@ -108,8 +113,8 @@ def cell_info(con: duckdb.DuckDBPyConnection, key: CellKey) -> dict:
 
 
 def layers(con: duckdb.DuckDBPyConnection, key: CellKey) -> list[dict]:
-    cur = con.execute("""SELECT layer_order, layer, op_type, exec_type, precision, time_ms,
-                                share FROM op_profiles
+    cur = con.execute("""SELECT layer_order, layer, op_type, exec_type, precision,
+                                input_shapes, time_ms, share FROM op_profiles
                          WHERE run_id = ? AND cell_id = ? AND batch_size = ? AND shape = ?
                          ORDER BY layer_order""",
                       [key.run_id, key.cell_id, key.batch_size, key.shape])
@@ -141,10 +146,11 @@ def _segments(rows: list[dict]) -> tuple[dict | None, list[dict]]:
     for row in rows:
         if is_compute(row["op_type"]):
             segments.append({"layer": row["layer"], "op_type": row["op_type"],
-                             "precision": row["precision"], "time_ms": 0.0, "layers": 0})
+                             "precision": row["precision"], "shapes": row.get("shapes"),
+                             "time_ms": 0.0, "layers": 0})
         elif not segments and prelude is None:
             prelude = {"layer": "(before the first compute layer)", "op_type": "",
-                       "precision": None, "time_ms": 0.0, "layers": 0}
+                       "precision": None, "shapes": None, "time_ms": 0.0, "layers": 0}
         target = segments[-1] if segments else prelude
         target["time_ms"] += row["time_ms"]
         target["layers"] += 1
@@ -162,33 +168,89 @@ def verdict(a_ms: float | None, b_ms: float | None) -> str:
     return "same" if abs(ratio - 1) <= SAME_BAND else ("faster" if ratio < 1 else "slower")
 
 
+def _keyed(segments: list[dict], key) -> dict:
+    """Segments by a key and its occurrence (the 2nd conv of a given shape...)."""
+    seen: dict = {}
+    out = {}
+    for k, seg in enumerate(segments):
+        base = key(seg)
+        if base is None:
+            return {}
+        seen[base] = seen.get(base, 0) + 1
+        out[(base, seen[base])] = k
+    return out
+
+
+def _pair_by(a_seg: list[dict], b_seg: list[dict], key) -> list[tuple] | None:
+    """Pairs of segment indices whose compute layers share a key, when at least half of
+    A's find a partner; None otherwise."""
+    a_keys, b_keys = _keyed(a_seg, key), _keyed(b_seg, key)
+    common = set(a_keys) & set(b_keys)
+    if not a_seg or len(common) < max(1, len(a_seg) / 2):
+        return None
+    return [(a_keys[k], b_keys[k]) for k in common]
+
+
+def _lined_up(a_seg: list[dict], b_seg: list[dict], pairs: list[tuple]) -> list[tuple]:
+    """Matched segments in A's order; each unmatched B segment after the B segment before
+    it, so both sides read in execution order."""
+    b_of = dict(pairs)
+    out: list[tuple] = []
+    placed = set()
+    for i, seg in enumerate(a_seg):
+        j = b_of.get(i)
+        if j is not None:
+            # B's unmatched segments that run before this one
+            for k in range(j):
+                if k not in placed and k not in b_of.values():
+                    out.append((None, b_seg[k]))
+                    placed.add(k)
+            placed.add(j)
+        out.append((seg, None if j is None else b_seg[j]))
+    out += [(None, b_seg[k]) for k in range(len(b_seg)) if k not in placed]
+    return out
+
+
 def diff(a_rows: list[dict], b_rows: list[dict]) -> tuple[str, list[dict]]:
     """A's and B's layers lined up: (how they were matched, rows with a_* and b_* fields,
-    B's time over A's and a verdict: faster, slower, same, only in A / B)."""
+    B's time over A's and a verdict: faster, slower, same, only in A / B). Compute layers
+    (each with the layers after it up to the next) are matched by name where the runtime
+    keeps names (OpenVINO), else by their input shapes (activation and weight: ONNX
+    Runtime and torch report them), else by position when both have as many; failing all
+    three, single layers are matched by name."""
     (a_pre, a_seg), (b_pre, b_seg) = _segments(a_rows), _segments(b_rows)
-    if a_seg and len(a_seg) == len(b_seg):
-        how = (f"by position of the {len(a_seg)} compute layers (each with the layers after "
-               "it up to the next)")
-        pairs = ([(a_pre, b_pre)] if a_pre or b_pre else []) + list(zip(a_seg, b_seg))
+    prelude = [(a_pre, b_pre)] if a_pre or b_pre else []
+    by_name = _pair_by(a_seg, b_seg, lambda seg: seg["layer"])
+    by_shape = None if by_name else _pair_by(a_seg, b_seg, lambda seg: seg["shapes"])
+    n = len(a_seg)
+    if by_name or by_shape:
+        pairs = by_name or by_shape
+        how = (f"{len(pairs)} of {n} compute layers by {'name' if by_name else 'input shapes'}"
+               " (each with the layers after it up to the next)")
+        lined = prelude + _lined_up(a_seg, b_seg, pairs)
+    elif a_seg and n == len(b_seg):
+        how = (f"by position of the {n} compute layers (each with the layers after it up to "
+               "the next)")
+        lined = prelude + list(zip(a_seg, b_seg))
     else:
-        how = (f"by layer name (compute layers differ: {len(a_seg)} in A, {len(b_seg)} in "
-               "B)")
+        how = f"by layer name (compute layers differ: {n} in A, {len(b_seg)} in B)"
         b_by_name = {r["layer"]: r for r in b_rows}
         used = set()
-        pairs = []
+        lined = []
         for row in a_rows:
             match = b_by_name.get(row["layer"])
             if match is not None:
                 used.add(row["layer"])
-            pairs.append((row, match))
-        pairs += [(None, r) for r in b_rows if r["layer"] not in used]
+            lined.append((row, match))
+        lined += [(None, r) for r in b_rows if r["layer"] not in used]
     out = []
-    for a, b in pairs:
+    for a, b in lined:
         a_ms, b_ms = (a or {}).get("time_ms"), (b or {}).get("time_ms")
         out.append({"a_layer": (a or {}).get("layer"), "a_op": (a or {}).get("op_type"),
                     "a_precision": (a or {}).get("precision"), "a_ms": a_ms,
                     "b_layer": (b or {}).get("layer"), "b_op": (b or {}).get("op_type"),
                     "b_precision": (b or {}).get("precision"), "b_ms": b_ms,
+                    "shapes": (a or b or {}).get("shapes"),
                     "ratio": (b_ms / a_ms) if a_ms and b_ms is not None else None,
                     "verdict": verdict(a_ms, b_ms)})
     return how, out

@@ -249,8 +249,9 @@ V10 = [f"ALTER TABLE measurements ADD COLUMN {name} {kind}"
 V10 += [
     """CREATE TABLE op_profiles (
     run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, shape VARCHAR, layer_order INTEGER,
-    layer VARCHAR, op_type VARCHAR, exec_type VARCHAR, precision VARCHAR, time_ms DOUBLE,
-    share DOUBLE, PRIMARY KEY (run_id, cell_id, batch_size, shape, layer_order))""",
+    layer VARCHAR, op_type VARCHAR, exec_type VARCHAR, precision VARCHAR,
+    input_shapes VARCHAR, time_ms DOUBLE, share DOUBLE,
+    PRIMARY KEY (run_id, cell_id, batch_size, shape, layer_order))""",
     _results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_COLUMNS),
                   (PARITY_STATUS,)),
     PARETO_VIEW_V8, LATEST_VIEW,

@@ -202,9 +202,10 @@ class Store:
                          "batch_size = ? AND shape = ?", key)
         if layers:
             self.con.executemany(
-                "INSERT INTO op_profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO op_profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key + [layer["order"], layer["layer"], layer["op_type"], layer["exec_type"],
-                        layer["precision"], layer["time_ms"], layer["share"]]
+                        layer["precision"], layer.get("shapes"), layer["time_ms"],
+                        layer["share"]]
                  for layer in layers])
 
     def _rollback(self) -> None:

@@ -92,6 +92,36 @@ def test_variants_line_up_by_their_compute_layers_whatever_their_names():
     assert first["verdict"] == "slower" and rows[3]["verdict"] == "same"
 
 
+def test_layers_line_up_by_input_shapes_when_the_runtimes_order_them_differently():
+    """ORT runs a residual block's downsample conv before its first conv in one graph and
+    after it in the other: position would pair a 1x1 conv with a 3x3 one."""
+    def layers(spec):
+        out = _layers([(n, op, p, ms) for n, op, p, ms, _ in spec])
+        return [x | {"shapes": sh} for x, (*_, sh) in zip(out, spec)]
+    a = layers([("conv1", "Conv", "fp32", 2.0, "1x64x56x56;128x64x3x3"),
+                ("down", "Conv", "fp32", 0.2, "1x64x56x56;128x64x1x1"),
+                ("conv2", "Conv", "fp32", 2.0, "1x128x28x28;128x128x3x3")])
+    b = layers([("q_down", "QLinearConv", "int8", 0.05, "1x64x56x56;128x64x1x1"),
+                ("q_conv1", "QLinearConv", "int8", 0.5, "1x64x56x56;128x64x3x3"),
+                ("q_conv2", "QLinearConv", "int8", 0.5, "1x128x28x28;128x128x3x3")])
+    how, rows = profiles.diff(a, b)
+    assert how.startswith("3 of 3 compute layers by input shapes")
+    pairs = [(r["a_layer"], r["b_layer"]) for r in rows]
+    assert ("conv1", "q_conv1") in pairs and ("down", "q_down") in pairs
+    assert all(r["ratio"] == pytest.approx(0.25) for r in rows if r["a_layer"])
+
+
+def test_layers_line_up_by_name_where_the_runtime_keeps_names():
+    a = _layers([("Multiply_1", "Convolution", "fp32", 2.0), ("Multiply_2", "Convolution",
+                 "fp32", 1.0), ("pool", "MaxPool", "fp32", 0.1)])
+    b = _layers([("Multiply_2", "Convolution", "int8", 0.3), ("Multiply_1", "Convolution",
+                 "int8", 0.5), ("fq", "FakeQuantize", "int8", 0.1)])
+    how, rows = profiles.diff(a, b)
+    assert how.startswith("2 of 2 compute layers by name")
+    assert {(r["a_layer"], r["b_layer"]) for r in rows} == {("Multiply_1", "Multiply_1"),
+                                                           ("Multiply_2", "Multiply_2")}
+
+
 def test_different_architectures_line_up_by_name():
     other = _layers([("pool", "MaxPool", "fp32", 0.1), ("x", "Conv", "fp32", 0.5)])
     how, rows = profiles.diff(FP32_LAYERS, other)
@@ -102,10 +132,12 @@ def test_different_architectures_line_up_by_name():
 
 def test_compute_layers_include_int8_kernels_but_not_quantize_steps():
     for op in ("Conv", "ConvInteger", "QLinearConv", "DynamicQuantizeMatMul", "FullyConnected",
-               "aten::linear", "onednn::qconv2d_pointwise", "aten::addmm"):
+               "aten::linear", "onednn::qconv2d_pointwise", "aten::addmm", "QLinearMatMul",
+               "onednn::qlinear_pointwise", "QGemm", "MatMulInteger"):
         assert profiles.is_compute(op), op
     for op in ("DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MaxPool",
-               "quantized_decomposed::quantize_per_tensor", "Relu"):
+               "quantized_decomposed::quantize_per_tensor", "Relu", "QLinearAdd",
+               "QLinearGlobalAveragePool"):
         assert not profiles.is_compute(op), op
 
 
