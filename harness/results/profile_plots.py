@@ -1,6 +1,7 @@
 """The report's profile figure: per model and device, one horizontal bar per variant, its
-profiled run split by op type (stacked milliseconds, so a bar's length is the run and its
-colours say where the time went), with the share of the run in int8 kernels at its end.
+profiled run split by op type as shares of the run (variants of one model differ by 100x
+in time, so bars of milliseconds would hide most of them), with the run's milliseconds and
+its share in int8 kernels written at its end.
 
 Plain rows in (the op_type_profile view's columns), PNG bytes out, like plots.py."""
 
@@ -33,22 +34,25 @@ def op_type_bars(variants: list[dict], title: str) -> bytes:
     labels = []
     for y, v in enumerate(measured):
         left = 0.0
+        total = sum(v["op_types"].values()) or 1.0
         parts = defaultdict(float)
         for op, ms in v["op_types"].items():
-            parts[op if op in kept else OTHER] += ms
+            parts[op if op in kept else OTHER] += ms / total
         for op in kept + [OTHER]:
             if parts.get(op):
                 ax.barh(y, parts[op], left=left, color=colour[op], height=0.7,
                         edgecolor="white", linewidth=0.5)
                 left += parts[op]
-        if v.get("int8_share"):
-            ax.text(left, y, f"  {v['int8_share']:.0%} int8", va="center", fontsize=8,
-                    color="#333333")
+        note = f"  {total:.3g} ms" + (f", {v['int8_share']:.0%} int8"
+                                      if v.get("int8_share") else "")
+        ax.text(1.0, y, note, va="center", fontsize=8, color="#333333")
         labels.append(v["label"])
     ax.set_yticks(range(len(measured)), labels, fontsize=9)
-    ax.invert_yaxis()  # first variant on top
-    ax.set_xlabel("ms per run (median over the profiled runs), split by op type", fontsize=9)
-    ax.margins(x=0.12)
+    ax.set_ylim(len(measured) - 0.5, -0.5)  # first variant on top, no empty band
+    ax.set_xlim(0, 1.36)  # room for the ms and int8 notes after 100%
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "25%", "50%", "75%", "100%"])
+    ax.set_xlabel("share of the profiled run (median per layer over the runs), by op type; "
+                  "ms per run at the end", fontsize=9)
     ax.grid(True, axis="x", alpha=0.25)
     ax.set_title(title, fontsize=11)
     handles = [Patch(color=colour[op], label=op) for op in kept + [OTHER] if op in colour

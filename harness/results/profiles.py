@@ -261,12 +261,12 @@ def explain(label: str, rows: list[dict], total_ms: float, base_label: str | Non
     """One sentence from the figures: the op type that takes most of the time, the int8
     share, and, beside the fp32 baseline, what took its time in a run how much shorter."""
     top = rollup(rows, "op_type")[0]
-    text = f"{label}: {top['op_type']} takes {top['share']:.0%} of the time"
+    text = f"{label}: {top['op_type']} takes {top['share']:.0%} of the run"
     share = int8_share(rows)
     if share > 0:
-        text += f", {share:.0%} of it in int8 kernels"
+        text += f"; {share:.0%} of the run is in int8 kernels"
     elif any(r["precision"] for r in rows):
-        text += ", none of it in int8"
+        text += "; no time in int8 kernels"
     if base_rows and base_total_ms and total_ms and base_label:
         base_top = rollup(base_rows, "op_type")[0]
         ratio = total_ms / base_total_ms
