@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 from harness.errors import InputError
 
@@ -30,150 +28,13 @@ def _console():
 
 
 def _cmd_plan(args) -> int:
-    from harness.matrix.expand import expand
-    from harness.matrix.load import load_matrix
-
-    plan = expand(load_matrix(args.matrix))
-    if args.json:
-        print(json.dumps(plan.as_json(), indent=2))
-        return 0
-    console = _console()
-    if args.all:
-        _print_every_cell(plan, console)
-    else:
-        _print_grouped(plan, console)
-    return 0
-
-
-def _print_grouped(plan, console) -> None:
-    """Cells to measure per model and method; skipped cells once per reason (--all lists
-    every cell)."""
-    from collections import defaultdict
-
-    from rich.table import Table
-
-    groups: dict = defaultdict(lambda: (set(), set()))
-    for c in plan.cells:
-        formats, devices = groups[(c.model, c.method)]
-        formats.add(c.format)
-        devices.add(c.device)
-    table = Table(title=f"{plan.loaded.matrix.name}: {len(plan.cells)} cells to measure")
-    for col in ("model", "method", "formats", "devices", "cells"):
-        table.add_column(col, justify="right" if col == "cells" else "left")
-    counts = defaultdict(int)
-    for c in plan.cells:
-        counts[(c.model, c.method)] += 1
-    for (model, method), (formats, devices) in groups.items():
-        table.add_row(model, method, ", ".join(sorted(formats)), ", ".join(sorted(devices)),
-                      str(counts[(model, method)]))
-    console.print(table)
-    if not plan.skipped:
-        return
-    reasons: dict = defaultdict(list)
-    for s in plan.skipped:
-        reasons[s.reason].append(s.cell.cell_id)
-    skipped = Table(title=f"{len(plan.skipped)} skipped cells, {len(reasons)} reasons "
-                          f"(harness plan --all lists every cell)")
-    skipped.add_column("cells", justify="right")
-    skipped.add_column("reason", overflow="fold", ratio=3)
-    skipped.add_column("for example", overflow="fold", ratio=1)
-    for reason, cells in sorted(reasons.items(), key=lambda item: -len(item[1])):
-        skipped.add_row(str(len(cells)), reason, "\n".join(cells[:2])
-                        + (f"\n(+{len(cells) - 2} more)" if len(cells) > 2 else ""))
-    console.print(skipped)
-
-
-def _print_every_cell(plan, console) -> None:
-    from rich.table import Table
-
-    cells = Table(title=f"{plan.loaded.matrix.name}: {len(plan.cells)} cells to measure")
-    for col in ("model", "method", "format", "device"):
-        cells.add_column(col)
-    for c in plan.cells:
-        cells.add_row(c.model, c.method, c.format, c.device)
-    console.print(cells)
-    if plan.skipped:
-        skipped = Table(title=f"{len(plan.skipped)} skipped cells")
-        for col in ("model", "method", "format", "device", "reason"):
-            skipped.add_column(col, overflow="fold")
-        for s in plan.skipped:
-            skipped.add_row(s.cell.model, s.cell.method, s.cell.format, s.cell.device, s.reason)
-        console.print(skipped)
+    from harness.matrix.plan_cli import run_plan
+    return run_plan(args, _console)
 
 
 def _cmd_sweep(args) -> int:
-    from harness.results.store import open_read_only
-    from harness.results.summary import print_summary
-    from harness.sweep import SweepInterrupted, run_sweep
-
-    console = _console()
-    try:
-        result = run_sweep(args.matrix, args.db, address=args.address, tag=args.tag,
-                           cache_dir=args.cache, resume=args.resume, console=console,
-                           verbose=args.verbose)
-    except SweepInterrupted as exc:
-        console.print(f"[bold yellow]interrupted[/]: run {exc.run_id} is marked interrupted; "
-                      "every cell finished so far is in the database. Complete it with "
-                      f"`harness sweep {args.matrix} --db {args.db} --resume {exc.run_id}`")
-        # The database is closed and Ray shut down; skip interpreter finalisation, where a
-        # Ray core worker interrupted half-way through ray.init can crash (SIGSEGV).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    con = open_read_only(args.db)
-    try:
-        print_summary(con, result.run_id, console)
-        report = _write_sweep_report(con, result.run_id, args.db, console)
-        profiled = con.execute("SELECT count(*) FROM op_profiles WHERE run_id = ?",
-                               [result.run_id]).fetchone()[0]
-    finally:
-        con.close()
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
-    console.print(f"run {result.run_id}: {result.status} ({counts}); results in {args.db} "
-                  f"(try: harness query \"select * from results where run_id = "
-                  f"'{result.run_id}'\" --db {args.db})")
-    if report:
-        console.print(f"report: {report}", markup=False, highlight=False)
-    if profiled:
-        console.print(f"why fast or slow: harness profile {result.run_id} --db {args.db}",
-                      markup=False, highlight=False)
-    return _sweep_exit_code(result.counts, result.status, args.strict, console)
-
-
-def sweep_report_path(db: str) -> Path:
-    """results/report.html beside the default database, else <db name>.report.html beside
-    the database given with --db."""
-    db_path = Path(db)
-    if db_path.resolve() == Path(DEFAULT_DB).resolve():
-        return db_path.parent / "report.html"
-    return db_path.with_name(db_path.stem + ".report.html")
-
-
-def _write_sweep_report(con, run_id: str, db: str, console) -> Path | None:
-    from harness.results.report import write_report
-
-    out = sweep_report_path(db)
-    try:
-        return write_report(con, run_id, out)
-    except InputError as exc:  # the results are in the database whatever happens here
-        console.print(f"[yellow]no report written[/]: {exc}")
-        return None
-
-
-def _sweep_exit_code(counts: dict, status: str, strict: bool, console) -> int:
-    """1 when cells failed or timed out, when nothing was measured at all (a nightly whose
-    only agent is gone must not pass), and with --strict when a planned cell had no agent."""
-    if status == "failed":
-        return 1
-    if not counts.get("ok"):
-        console.print("[bold red]no cell was measured[/]: every planned cell was skipped or "
-                      "unavailable (see the summary above and `harness agents`)")
-        return 1
-    if strict and counts.get("unavailable"):
-        console.print(f"[bold red]--strict[/]: {counts['unavailable']} planned cell(s) had no "
-                      "agent of their device")
-        return 1
-    return 0
+    from harness.sweep_cli import run_sweep_command
+    return run_sweep_command(args, _console())
 
 
 def _cmd_query(args) -> int:
