@@ -39,3 +39,17 @@ def test_int8_convolutions_on_int8_inputs_read_int8_and_float_fallbacks_are_coun
 def test_an_engine_without_layer_information_keeps_the_requested_precision():
     counts = layer_precisions(json.dumps({"Layers": ["conv1", "relu1"]}))  # names only
     assert not counts and engine_precision(counts, "fp16") == "fp16"
+
+
+def test_per_layer_details_for_the_profiler_rows():
+    """What a TensorRT profile row takes from the inspector under IProfiler's layer name:
+    the layer's type, tactic and precision (names-only engines give nothing to add)."""
+    from agents.runtimes.tensorrt_layers import layer_details
+
+    conv = layer("CaskConvolution", "Row major Int8 format") | {
+        "Name": "conv1 + relu1", "TacticName": "sm90_xmma_fprop_implicit_gemm_int8"}
+    details = layer_details(engine(conv, layer("Reformat", "Row major linear FP32 format")))
+    assert details["conv1 + relu1"] == {"op_type": "CaskConvolution", "precision": "int8",
+                                        "tactic": "sm90_xmma_fprop_implicit_gemm_int8"}
+    assert details["Reformat"]["precision"] == "fp32"
+    assert layer_details(json.dumps({"Layers": ["conv1", "relu1"]})) == {}
