@@ -8,12 +8,13 @@ measured in several processes carry CIs that span them). What it fits is then re
 these rules, each stated where it is applied:
 
 - too short: fewer than MIN_RUNS runs, nothing is judged;
-- unstable: the robust spread of the runs around their fitted levels (1.4826 x the median
-  absolute residual, relative) exceeds half of `min_effect`, so a step of `min_effect`
-  cannot be told from this cell's noise: no step is reported, the cell is listed apart;
-- outlier: a level of one run between two levels within `min_effect` of each other is
-  one bad run, not two steps; so is a run further from its level than both `min_effect`
-  and three times the history's robust spread;
+- unstable: the run-to-run noise within the fitted levels (1.4826 x the median absolute
+  difference of consecutive runs / sqrt(2), relative: the first-difference MAD estimator)
+  exceeds half of `min_effect`, so a step of `min_effect` cannot be told from this cell's
+  noise: no step is reported, the cell is listed apart;
+- outlier: a run further from both its neighbours than `min_effect` and three times the
+  run-to-run noise, while the neighbours agree within `min_effect`, is one bad run: it is
+  left out of the fit (weight 0, which asv reads as a missing point), never two steps;
 - step: two consecutive levels (outliers removed) apart by more than `min_effect`; a new
   level of one run at the end is a step `unconfirmed` until a second run repeats it;
 - drift: no step, but a monotonic trend (Mann-Kendall's test, p < 0.01) whose Theil-Sen
@@ -103,10 +104,38 @@ def _spread(values: list[float], fitted: list[float], skip: set[int]) -> float:
     return 1.4826 * residuals[len(residuals) // 2] if residuals else math.inf
 
 
+def _noise(values: list[float], skip: set[int]) -> float:
+    """The run-to-run noise, relative: 1.4826 x the median absolute difference between
+    consecutive runs / sqrt(2), over the median (the first-difference MAD estimator: a
+    step moves one difference only, so it barely counts, and unlike residuals around a
+    fit it does not vanish when the fit follows every run)."""
+    kept = [v for k, v in enumerate(values) if k not in skip]
+    diffs = sorted(abs(b - a) for a, b in zip(kept, kept[1:]))
+    middle = sorted(abs(v) for v in kept)[len(kept) // 2] if kept else 0.0
+    if not diffs or not middle:
+        return math.inf
+    return 1.4826 * diffs[len(diffs) // 2] / math.sqrt(2) / middle
+
+
+def _noise_within(values: list[float], levels: list[Level], skip: set[int]) -> float:
+    """_noise over the consecutive pairs inside each fitted level (a step's own
+    difference is not noise); over all runs when no level holds two."""
+    diffs, kept = [], []
+    for lv in levels:
+        run = [values[k] for k in range(lv.start, lv.end) if k not in skip]
+        diffs += [abs(b - a) for a, b in zip(run, run[1:])]
+        kept += run
+    if not diffs:
+        return _noise(values, skip)
+    middle = sorted(abs(v) for v in kept)[len(kept) // 2]
+    return 1.4826 * sorted(diffs)[len(diffs) // 2] / math.sqrt(2) / middle if middle \
+        else math.inf
+
+
 def _far_runs(values: list[float], fitted: list[float], min_effect: float) -> list[int]:
     """Runs further from the fit than both min_effect and three times the history's own
-    robust spread: single bad runs (a history that is noisy throughout has none)."""
-    bound = max(min_effect, 3 * _spread(values, fitted, set()))
+    run-to-run noise: single bad runs (a history that is noisy throughout has none)."""
+    bound = max(min_effect, 3 * _noise(values, set()))
     return [k for k, (v, f) in enumerate(zip(values, fitted)) if abs(_worse_by(f, v)) > bound]
 
 
@@ -132,21 +161,24 @@ def analyze(values: list[float], ci_low: list | None = None, ci_high: list | Non
         return Verdict("too short")
     sign = -1.0 if higher_is_better else 1.0
     oriented = [sign * v for v in values]
+    # single bad runs: a run far from both neighbours (beyond min_effect and three times
+    # the run-to-run noise) while they agree; the fit leaves them out (weight 0 is a
+    # missing point to asv), so one bad run is never two steps. The last run is not
+    # judged so: a new level seen once is a step not yet confirmed.
+    bound = max(min_effect, 3 * _noise(oriented, set()))
+    outliers = {k for k in range(1, len(oriented) - 1)
+                if abs(_worse_by(oriented[k - 1], oriented[k + 1])) <= min_effect
+                and abs(_worse_by(oriented[k - 1], oriented[k])) > bound
+                and abs(_worse_by(oriented[k + 1], oriented[k])) > bound}
     w = weights(ci_low, ci_high) if ci_low and ci_high else None
+    if outliers:
+        w = [0.0 if k in outliers else (w[k] if w else 1.0) for k in range(len(oriented))]
     levels = fit_levels(oriented, w)
     back = [Level(lv.start, lv.end, sign * lv.value, lv.spread) for lv in levels]
-    fitted = [lv.value for lv in levels for _ in range(lv.end - lv.start)]
-    # one-run levels between two levels that agree, and single runs far from their level
-    # (beyond min_effect): outliers, left out of the spread and of the steps
-    outliers, kept = [], []
-    for k, lv in enumerate(levels):
-        middle = 0 < k < len(levels) - 1 and lv.end - lv.start == 1
-        if middle and abs(_worse_by(levels[k - 1].value, levels[k + 1].value)) <= min_effect:
-            outliers.append(lv.start)
-            continue
-        kept.append(lv)
-    outliers += [k for k in _far_runs(oriented, fitted, min_effect) if k not in outliers]
-    spread = _spread(oriented, fitted, set(outliers))
+    kept = levels
+    # the noise within levels: consecutive differences inside each level, so a step
+    # between levels is not counted as noise
+    spread = _noise_within(oriented, levels, outliers)
     limit = UNSTABLE_FRACTION * min_effect
     changes = []
     for prev, cur in zip(kept, kept[1:]):
