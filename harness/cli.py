@@ -7,10 +7,8 @@ import argparse
 import json
 import sys
 
+from harness.defaults import DEFAULT_CACHE, DEFAULT_DB
 from harness.errors import InputError
-
-DEFAULT_DB = "results/harness.duckdb"
-DEFAULT_CACHE = "results/cache"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.cli import DEFAULT_DB
+from harness.defaults import DEFAULT_DB
 from harness.errors import InputError
 
 

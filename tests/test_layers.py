@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import REPO
 
 TORCH_RUNTIMES = {"agents/runtimes/torch_rt.py", "agents/runtimes/torch_cuda_rt.py",
-                  "agents/runtimes/torch_io.py", "agents/runtimes/tensorrt_rt.py"}
+                  "agents/runtimes/torch_io.py", "agents/runtimes/tensorrt_rt.py",
+                  "agents/runtimes/torch_profile.py"}
 
 
 def imports(path: Path) -> set[str]:
