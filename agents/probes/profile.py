@@ -37,17 +37,22 @@ class LayerTime:
     exec_type: str | None   # the kernel or implementation it ran as, where the runtime says
     precision: str | None   # int8 fp16 bf16 fp32, where the runtime says (None: unknown)
     ms: float
-    # the shapes of its inputs of two or more dims ("1x64x56x56;128x64x3x3": activation and
-    # weight), where the runtime says: what lines up a layer across two variants whose
-    # runtimes name and order their layers differently
+    # the shapes of its inputs of two or more dims, then its outputs', where the runtime
+    # says ("1x64x56x56;128x64x3x3->1x128x28x28"): what lines up a layer across two
+    # variants whose runtimes name and order their layers differently
     shapes: str | None = None
 
 
-def shape_signature(shapes) -> str | None:
-    """The inputs' shapes of two or more dims, in input order, as '1x64x56x56;128x64x3x3'."""
-    kept = ["x".join(str(int(d)) for d in shape) for shape in shapes
-            if shape is not None and len(shape) >= 2]
-    return ";".join(kept) or None
+def shape_signature(inputs, outputs=()) -> str | None:
+    """The inputs' shapes of two or more dims, in order, then the outputs' after '->':
+    '1x64x56x56;128x64x3x3->1x128x28x28'."""
+    def joined(shapes):
+        return ";".join("x".join(str(int(d)) for d in shape) for shape in shapes
+                        if shape is not None and len(shape) >= 2)
+    ins, outs = joined(inputs), joined(outputs)
+    if not ins:
+        return None
+    return ins + (f"->{outs}" if outs else "")
 
 
 # dtype names as the runtimes spell them -> the precision a layer computes in

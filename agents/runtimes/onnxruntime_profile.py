@@ -23,8 +23,8 @@ def _input_dtypes(args: dict) -> list[str]:
     return [dtype for entry in args.get("input_type_shape") or [] for dtype in entry]
 
 
-def _input_shapes(args: dict) -> list:
-    return [shape for entry in args.get("input_type_shape") or [] for shape in entry.values()]
+def _shapes(args: dict, which: str) -> list:
+    return [shape for entry in args.get(which) or [] for shape in entry.values()]
 
 
 def runs_from_trace(events: list[dict]) -> list[list[LayerTime]]:
@@ -43,7 +43,8 @@ def runs_from_trace(events: list[dict]) -> list[list[LayerTime]]:
                     layer=event["name"].removesuffix(KERNEL_SUFFIX),
                     op_type=str(args.get("op_name", "?")), exec_type=provider or None,
                     precision=precision_of(_input_dtypes(args)), ms=event["dur"] / 1000.0,
-                    shapes=shape_signature(_input_shapes(args))))
+                    shapes=shape_signature(_shapes(args, "input_type_shape"),
+                                           _shapes(args, "output_type_shape"))))
                 break
     return runs
 

@@ -7,7 +7,7 @@ Lining up two variants: optimization renames and splits layers (ORT's int8 graph
 names rarely match. Compute layers (convolutions, matmuls, linears, in any precision)
 survive every method that keeps the architecture; each one and the layers after it up to
 the next form a segment. Segments are matched by their compute layer's name where the
-names survive (OpenVINO), else by its input shapes (activation and weight), else by
+names survive (OpenVINO), else by its shapes (input and output), else by
 position; runtimes may order a residual block's branches differently, which position
 alone would pair wrongly. Otherwise single layers are matched by name."""
 
@@ -114,7 +114,7 @@ def cell_info(con: duckdb.DuckDBPyConnection, key: CellKey) -> dict:
 
 def layers(con: duckdb.DuckDBPyConnection, key: CellKey) -> list[dict]:
     cur = con.execute("""SELECT layer_order, layer, op_type, exec_type, precision,
-                                input_shapes, time_ms, share FROM op_profiles
+                                input_shapes AS shapes, time_ms, share FROM op_profiles
                          WHERE run_id = ? AND cell_id = ? AND batch_size = ? AND shape = ?
                          ORDER BY layer_order""",
                       [key.run_id, key.cell_id, key.batch_size, key.shape])
@@ -183,12 +183,52 @@ def _keyed(segments: list[dict], key) -> dict:
 
 def _pair_by(a_seg: list[dict], b_seg: list[dict], key) -> list[tuple] | None:
     """Pairs of segment indices whose compute layers share a key, when at least half of
-    A's find a partner; None otherwise."""
+    A's find a partner; None otherwise. Layers that share a key several times (a block's
+    first conv and its downsample conv take and give the same shapes) are paired so their
+    time ratios stay closest to the whole run's: runtimes run them in different orders."""
     a_keys, b_keys = _keyed(a_seg, key), _keyed(b_seg, key)
     common = set(a_keys) & set(b_keys)
     if not a_seg or len(common) < max(1, len(a_seg) / 2):
         return None
-    return [(a_keys[k], b_keys[k]) for k in common]
+    run_ratio = (sum(s["time_ms"] for s in b_seg) or 1e-12) / \
+        (sum(s["time_ms"] for s in a_seg) or 1e-12)
+    pairs = []
+    for base in {k[0] for k in common}:
+        a_idx = [a_keys[k] for k in sorted(common) if k[0] == base]
+        b_idx = [b_keys[k] for k in sorted(common) if k[0] == base]
+        pairs += list(zip(a_idx, _closest_order(a_seg, b_seg, a_idx, b_idx, run_ratio)))
+    return pairs
+
+
+def _closest_order(a_seg, b_seg, a_idx: list[int], b_idx: list[int], run_ratio: float):
+    """b_idx reordered so each pair's time ratio is closest to the run's (up to 6 layers of
+    one key; more keep their order)."""
+    import itertools
+    import math
+
+    if len(b_idx) < 2 or len(b_idx) > 6:
+        return b_idx
+
+    def cost(order):
+        return sum(abs(math.log(max(b_seg[j]["time_ms"], 1e-9) / max(a_seg[i]["time_ms"], 1e-9))
+                       - math.log(run_ratio)) for i, j in zip(a_idx, order))
+    return list(min(itertools.permutations(b_idx), key=cost))
+
+
+def _shape_key(shapes: str | None):
+    """A compute layer's shapes, free of layout: its first input's and first output's dims
+    as sorted tuples (ORT's int8 graph runs NHWC where fp32 runs NCHWc, and reports no
+    weight for a prepacked QLinearConv); without an output, the first two inputs."""
+    if not shapes:
+        return None
+    inputs, _, outputs = shapes.partition("->")
+    def dims(text):
+        return tuple(sorted(int(d) for d in text.split("x"))) if text else ()
+    ins = [dims(t) for t in inputs.split(";") if t]
+    outs = [dims(t) for t in outputs.split(";") if t]
+    if not ins:
+        return None
+    return (ins[0], outs[0]) if outs else tuple(ins[:2])
 
 
 def _lined_up(a_seg: list[dict], b_seg: list[dict], pairs: list[tuple]) -> list[tuple]:
@@ -215,17 +255,17 @@ def diff(a_rows: list[dict], b_rows: list[dict]) -> tuple[str, list[dict]]:
     """A's and B's layers lined up: (how they were matched, rows with a_* and b_* fields,
     B's time over A's and a verdict: faster, slower, same, only in A / B). Compute layers
     (each with the layers after it up to the next) are matched by name where the runtime
-    keeps names (OpenVINO), else by their input shapes (activation and weight: ONNX
+    keeps names (OpenVINO), else by their layout-free input and output shapes (ONNX
     Runtime and torch report them), else by position when both have as many; failing all
     three, single layers are matched by name."""
     (a_pre, a_seg), (b_pre, b_seg) = _segments(a_rows), _segments(b_rows)
     prelude = [(a_pre, b_pre)] if a_pre or b_pre else []
     by_name = _pair_by(a_seg, b_seg, lambda seg: seg["layer"])
-    by_shape = None if by_name else _pair_by(a_seg, b_seg, lambda seg: seg["shapes"])
+    by_shape = None if by_name else _pair_by(a_seg, b_seg, lambda seg: _shape_key(seg["shapes"]))
     n = len(a_seg)
     if by_name or by_shape:
         pairs = by_name or by_shape
-        how = (f"{len(pairs)} of {n} compute layers by {'name' if by_name else 'input shapes'}"
+        how = (f"{len(pairs)} of {n} compute layers by {'name' if by_name else 'shapes'}"
                " (each with the layers after it up to the next)")
         lined = prelude + _lined_up(a_seg, b_seg, pairs)
     elif a_seg and n == len(b_seg):

@@ -92,22 +92,27 @@ def test_variants_line_up_by_their_compute_layers_whatever_their_names():
     assert first["verdict"] == "slower" and rows[3]["verdict"] == "same"
 
 
-def test_layers_line_up_by_input_shapes_when_the_runtimes_order_them_differently():
-    """ORT runs a residual block's downsample conv before its first conv in one graph and
-    after it in the other: position would pair a 1x1 conv with a 3x3 one."""
+def test_layers_line_up_by_shapes_when_the_runtimes_order_them_differently():
+    """ORT's fp32 graph runs NCHWc convs that report their weights; its int8 graph runs
+    NHWC QLinearConvs whose prepacked weights it does not report, and runs a block's
+    downsample conv before its first conv. Position would pair a 1x1 conv with a 3x3 one;
+    layout-free input and output shapes pair them, and where two layers have the same
+    shapes (first conv and downsample), the pairing that keeps time ratios closest to the
+    run's wins."""
     def layers(spec):
         out = _layers([(n, op, p, ms) for n, op, p, ms, _ in spec])
         return [x | {"shapes": sh} for x, (*_, sh) in zip(out, spec)]
-    a = layers([("conv1", "Conv", "fp32", 2.0, "1x64x56x56;128x64x3x3"),
-                ("down", "Conv", "fp32", 0.2, "1x64x56x56;128x64x1x1"),
-                ("conv2", "Conv", "fp32", 2.0, "1x128x28x28;128x128x3x3")])
-    b = layers([("q_down", "QLinearConv", "int8", 0.05, "1x64x56x56;128x64x1x1"),
-                ("q_conv1", "QLinearConv", "int8", 0.5, "1x64x56x56;128x64x3x3"),
-                ("q_conv2", "QLinearConv", "int8", 0.5, "1x128x28x28;128x128x3x3")])
+    a = layers([("conv1", "Conv", "fp32", 2.0, "1x64x56x56;128x64x3x3->1x128x28x28"),
+                ("down", "Conv", "fp32", 0.2, "1x64x56x56;128x64x1x1->1x128x28x28"),
+                ("conv2", "Conv", "fp32", 2.0, "1x128x28x28;128x128x3x3->1x128x28x28")])
+    b = layers([("q_down", "QLinearConv", "int8", 0.05, "1x56x56x64->1x28x28x128"),
+                ("q_conv1", "QLinearConv", "int8", 0.5, "1x56x56x64->1x28x28x128"),
+                ("q_conv2", "QLinearConv", "int8", 0.5, "1x28x28x128->1x28x28x128")])
     how, rows = profiles.diff(a, b)
-    assert how.startswith("3 of 3 compute layers by input shapes")
+    assert how.startswith("3 of 3 compute layers by shapes")
     pairs = [(r["a_layer"], r["b_layer"]) for r in rows]
     assert ("conv1", "q_conv1") in pairs and ("down", "q_down") in pairs
+    assert ("conv2", "q_conv2") in pairs
     assert all(r["ratio"] == pytest.approx(0.25) for r in rows if r["a_layer"])
 
 
