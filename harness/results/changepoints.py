@@ -104,17 +104,21 @@ def _spread(values: list[float], fitted: list[float], skip: set[int]) -> float:
     return 1.4826 * residuals[len(residuals) // 2] if residuals else math.inf
 
 
-def _noise(values: list[float], skip: set[int]) -> float:
-    """The run-to-run noise, relative: 1.4826 x the median absolute difference between
-    consecutive runs / sqrt(2), over the median (the first-difference MAD estimator: a
-    step moves one difference only, so it barely counts, and unlike residuals around a
-    fit it does not vanish when the fit follows every run)."""
-    kept = [v for k, v in enumerate(values) if k not in skip]
-    diffs = sorted(abs(b - a) for a, b in zip(kept, kept[1:]))
-    middle = sorted(abs(v) for v in kept)[len(kept) // 2] if kept else 0.0
+def _mad_noise(diffs: list[float], levels: list[float]) -> float:
+    """1.4826 x the median absolute consecutive difference / sqrt(2), over the median
+    level: the first-difference MAD estimate of one run's noise, relative."""
+    middle = sorted(abs(v) for v in levels)[len(levels) // 2] if levels else 0.0
     if not diffs or not middle:
         return math.inf
-    return 1.4826 * diffs[len(diffs) // 2] / math.sqrt(2) / middle
+    return 1.4826 * sorted(diffs)[len(diffs) // 2] / math.sqrt(2) / middle
+
+
+def _noise(values: list[float], skip: set[int]) -> float:
+    """The run-to-run noise, relative (the first-difference MAD estimator: a step moves
+    one difference only, so it barely counts, and unlike residuals around a fit it does
+    not vanish when the fit follows every run)."""
+    kept = [v for k, v in enumerate(values) if k not in skip]
+    return _mad_noise([abs(b - a) for a, b in zip(kept, kept[1:])], kept)
 
 
 def _noise_within(values: list[float], levels: list[Level], skip: set[int]) -> float:
@@ -125,11 +129,7 @@ def _noise_within(values: list[float], levels: list[Level], skip: set[int]) -> f
         run = [values[k] for k in range(lv.start, lv.end) if k not in skip]
         diffs += [abs(b - a) for a, b in zip(run, run[1:])]
         kept += run
-    if not diffs:
-        return _noise(values, skip)
-    middle = sorted(abs(v) for v in kept)[len(kept) // 2]
-    return 1.4826 * sorted(diffs)[len(diffs) // 2] / math.sqrt(2) / middle if middle \
-        else math.inf
+    return _mad_noise(diffs, kept) if diffs else _noise(values, skip)
 
 
 def _far_runs(values: list[float], fitted: list[float], min_effect: float) -> list[int]:

@@ -13,6 +13,8 @@ alone would pair wrongly. Otherwise single layers are matched by name."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass
 
@@ -203,9 +205,6 @@ def _pair_by(a_seg: list[dict], b_seg: list[dict], key) -> list[tuple] | None:
 def _closest_order(a_seg, b_seg, a_idx: list[int], b_idx: list[int], run_ratio: float):
     """b_idx reordered so each pair's time ratio is closest to the run's (up to 6 layers of
     one key; more keep their order)."""
-    import itertools
-    import math
-
     if len(b_idx) < 2 or len(b_idx) > 6:
         return b_idx
 
