@@ -14,6 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from harness.cluster.loopback import is_loopback, keep_on_loopback
 from harness.errors import InputError
 
 BUILD = "build"
@@ -56,10 +57,9 @@ class ClusterInfo:
 
 
 def _loopback_only() -> None:
-    """Keep the embedded node on loopback. Ray turns a 127.0.0.1 node address into the
-    host's routable IP unless it runs in its single-machine mode (the one it uses on macOS
-    and Windows), which this switch selects; it must be set before `import ray`."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    """Keep this process's Ray on loopback (see harness.cluster.loopback); before `import
+    ray`."""
+    keep_on_loopback()
 
 
 def _ray_env() -> None:
@@ -82,8 +82,8 @@ def connect(address: str | None, device_kinds: list[str], *,
     explains) are shown only when `verbose`."""
     level = logging.INFO if verbose else logging.ERROR
     _ray_env()
-    if not address:
-        _loopback_only()
+    if not address or is_loopback(_split_address(address)[0]):
+        _loopback_only()  # before `import ray`, which reads it
     import ray
 
     if address:
@@ -142,6 +142,12 @@ def connect_driver(address: str, logging_level: int = logging.INFO) -> None:
     reachable port that is not a Ray head ends the process after CONNECT_TIMEOUT_S."""
     _ray_env()
     probe(address)
+    if is_loopback(_split_address(address)[0]):
+        _loopback_only()  # a cluster on this machine's loopback: the driver stays there too
+    if "ray" in sys.modules and is_loopback(_split_address(address)[0]):
+        from ray._private import ray_constants  # imported before the switch was set
+        if ray_constants.ENABLE_RAY_CLUSTER:
+            raise RuntimeError("Ray was imported before the loopback switch was set")
     _token_auth()
     import ray
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cluster.connection import BUILD, HOST_SLOT, device_resource, label, label_value
+from harness.cluster.loopback import LOOPBACK_IP, address_host, is_loopback, keep_on_loopback
 from harness.errors import InputError
+
 STOP_TIMEOUT_S = 60       # after Ctrl-C / SIGTERM, the node is killed if it has not stopped
 
 
@@ -82,15 +84,19 @@ def ray_start_command(spec: NodeSpec, *, address: str | None, head: bool, port: 
                       node_ip: str | None, num_cpus: int | None) -> list[str]:
     import json
 
-    cmd = [_ray_binary(), "start", "--block", "--disable-usage-stats",
+    loopback = is_loopback(node_ip) or is_loopback(address_host(address))
+    # a loopback node starts through the launcher that keeps Ray from rewriting 127.0.0.1
+    launcher = ([sys.executable, "-m", "harness.cluster.ray_start_loopback"] if loopback
+                else [_ray_binary()])
+    cmd = [*launcher, "start", "--block", "--disable-usage-stats",
            "--resources", json.dumps(spec.resources),
            "--labels", ",".join(f"{k}={v}" for k, v in spec.labels.items())]
     if head:
         cmd += ["--head", "--port", str(port), "--include-dashboard", "false"]
     else:
         cmd += ["--address", address]
-    if node_ip:
-        cmd += ["--node-ip-address", node_ip]
+    if node_ip or loopback:
+        cmd += ["--node-ip-address", node_ip or LOOPBACK_IP]
     if num_cpus is not None:
         cmd += ["--num-cpus", str(num_cpus)]
     return cmd
@@ -120,6 +126,8 @@ def start_agent(*, address: str | None, head: bool, as_kind: str | None, build: 
     cmd = ray_start_command(spec, address=address, head=head, port=port, node_ip=node_ip,
                             num_cpus=num_cpus)
     env = _token_env(head) if not dry_run else dict(os.environ)
+    if cmd[1:3] == ["-m", "harness.cluster.ray_start_loopback"]:
+        keep_on_loopback(env)
     if as_kind:
         env[EMULATED_ENV] = as_kind  # the node's workers record their kind as emulated
     out(f"agent on {report['host']}: serves {', '.join(spec.kinds) or 'no device'}"
@@ -181,9 +189,9 @@ def list_agents(address: str) -> list[dict]:
     """Alive nodes of the cluster at `address`, with what they advertise."""
     from harness.cluster.connection import connect_driver, shutdown
 
+    connect_driver(address)  # before `import ray`: it selects Ray's loopback mode
     import ray
 
-    connect_driver(address)
     try:
         nodes = ray.nodes()
     finally:

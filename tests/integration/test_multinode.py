@@ -1,6 +1,7 @@
 """Several Ray nodes on one machine (ray.cluster_utils.Cluster), each advertising what
 `harness agent start` would: a build node, an intel-cpu agent, an emulated arm-edge agent.
-`harness sweep --address` runs against them as a user would, in its own process.
+`harness sweep --address` runs against them as a user would, in its own process. Every node
+binds and advertises 127.0.0.1, and the tests check that no Ray process listens elsewhere.
 
 Faults are real: a SIGSEGV, a hang and a memory blow-up injected into one worker each
 (HARNESS_INJECT_FAULT, set on that agent only), and agents killed mid-measure."""
@@ -16,7 +17,9 @@ import psutil
 import pytest
 
 from tests.conftest import REPO, run_cli
+from harness.cluster.loopback import LOOPBACK_IP, keep_on_loopback
 from tests.integration.conftest import query
+from tests.integration.sockets import listening, not_on_loopback, process_tree
 
 pytestmark = pytest.mark.integration
 
@@ -53,13 +56,14 @@ class Agents:
 
         _token_auth_on()
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        keep_on_loopback()  # the nodes' processes and the sweep's driver inherit it
         self._spec = lambda **kw: node_spec(report, **kw)
         head = node_spec(report, as_kind=None, build=True, name="build-node")
         head.resources = {k: v for k, v in head.resources.items()
                           if not k.startswith("device:")}  # a build node only
         self.cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": 1, "resources": head.resources, "labels": head.labels,
-            "include_dashboard": False})
+            "include_dashboard": False, "node_ip_address": LOOPBACK_IP})
         self.nodes = {}
 
     @property
@@ -72,8 +76,13 @@ class Agents:
         if faults:
             env["HARNESS_INJECT_FAULT"] = json.dumps(faults)
         self.nodes[name] = self.cluster.add_node(
-            num_cpus=1, resources=spec.resources, labels=spec.labels, env_vars=env or None)
+            num_cpus=1, resources=spec.resources, labels=spec.labels, env_vars=env or None,
+            node_ip_address=LOOPBACK_IP)
         return self.nodes[name]
+
+    def listening(self) -> set:
+        """Listening sockets of every process the cluster started (this process's tree)."""
+        return listening({p.pid for p in process_tree(os.getpid())})
 
     def raylet_pid(self, name: str) -> int:
         return self.nodes[name].all_processes["raylet"][0].process.pid
@@ -118,6 +127,10 @@ def test_cells_land_on_their_agents_and_faults_cost_one_cell_each(agents, tmp_pa
     matrix = _matrix(tmp_path, "[{name: fp32, kind: baseline}, {name: int8-dyn, kind: "
                      "quantize, mode: dynamic}, {name: int8, kind: quantize, mode: static}]",
                      "[onnx, torch]", "[intel-cpu, arm-edge, nvidia-gpu]", timeout_s=20)
+    # Three nodes, each with its GCS / raylet / agents: all on loopback, none elsewhere.
+    sockets = agents.listening()
+    assert {name for _, _, name in sockets} >= {"gcs_server", "raylet"}, sockets
+    assert not not_on_loopback(sockets), not_on_loopback(sockets)
     db = tmp_path / "r.duckdb"
     out = run_cli("sweep", matrix, "--address", agents.address, "--db", str(db), "--cache",
                   str(cache_dir), timeout=600)
@@ -218,8 +231,10 @@ def test_agent_start_joins_with_labels_and_stops_on_sigterm(tmp_path):
     from ray.cluster_utils import Cluster
 
     _token_auth_on()
+    keep_on_loopback()
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "resources": {"build": 1}, "include_dashboard": False})
+        "num_cpus": 1, "resources": {"build": 1}, "include_dashboard": False,
+        "node_ip_address": LOOPBACK_IP})
     try:
         agent = subprocess.Popen([sys.executable, "-m", "harness.cli", "agent", "start",
                                   "--address", cluster.address, "--as", "arm-edge", "--name",
@@ -235,6 +250,10 @@ def test_agent_start_joins_with_labels_and_stops_on_sigterm(tmp_path):
                 break
             time.sleep(1)
         assert listed, "the agent never showed up in `harness agents`"
+        assert listed[0]["address"] == LOOPBACK_IP, listed  # advertised, not rewritten
+        agent_sockets = listening({p.pid for p in process_tree(agent.pid)})
+        assert any(name == "raylet" for _, _, name in agent_sockets), agent_sockets
+        assert not not_on_loopback(agent_sockets), not_on_loopback(agent_sockets)
         assert listed[0]["kinds"] == ["arm-edge"] and listed[0]["emulated"]
         assert listed[0]["runtimes"].get("onnxruntime")
         agent.send_signal(signal.SIGTERM)
