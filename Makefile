@@ -11,7 +11,7 @@ MODELS := matrix/models/.made
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[full,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

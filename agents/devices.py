@@ -33,12 +33,73 @@ def _cpuinfo() -> list[str]:
         return []
 
 
+# ARM cores by (implementer, part), as the Linux kernel names them
+# (arch/arm64/include/asm/cputype.h): aarch64 /proc/cpuinfo gives only the numbers.
+ARM_CORES = {
+    ("0x41", "0xd03"): "ARM Cortex-A53", ("0x41", "0xd04"): "ARM Cortex-A35",
+    ("0x41", "0xd05"): "ARM Cortex-A55", ("0x41", "0xd07"): "ARM Cortex-A57",
+    ("0x41", "0xd08"): "ARM Cortex-A72", ("0x41", "0xd09"): "ARM Cortex-A73",
+    ("0x41", "0xd0a"): "ARM Cortex-A75", ("0x41", "0xd0b"): "ARM Cortex-A76",
+    ("0x41", "0xd0c"): "ARM Neoverse-N1", ("0x41", "0xd0d"): "ARM Cortex-A77",
+    ("0x41", "0xd40"): "ARM Neoverse-V1", ("0x41", "0xd41"): "ARM Cortex-A78",
+    ("0x41", "0xd42"): "ARM Cortex-A78AE", ("0x41", "0xd44"): "ARM Cortex-X1",
+    ("0x41", "0xd46"): "ARM Cortex-A510", ("0x41", "0xd47"): "ARM Cortex-A710",
+    ("0x41", "0xd48"): "ARM Cortex-X2", ("0x41", "0xd49"): "ARM Neoverse-N2",
+    ("0x41", "0xd4f"): "ARM Neoverse-V2", ("0x41", "0xd80"): "ARM Cortex-A520",
+    ("0x41", "0xd81"): "ARM Cortex-A720", ("0x41", "0xd82"): "ARM Cortex-X4",
+    ("0x4e", "0x004"): "NVIDIA Carmel", ("0x61", "0x022"): "Apple M1 Icestorm",
+    ("0x61", "0x023"): "Apple M1 Firestorm", ("0xc0", "0xac3"): "Ampere-1",
+}
+
+
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
-    for line in _cpuinfo():
+    lines = _cpuinfo()
+    for line in lines:
         if line.startswith(("model name", "Hardware", "Model")):
             return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    return arm_cpu_name(lines) or platform.processor() or platform.machine()
+
+
+def arm_cpu_name(lines: list[str]) -> str | None:
+    """The cores of an aarch64 /proc/cpuinfo, named ('4x ARM Cortex-A76'), unknown parts by
+    number; None where the file has no ARM core entries."""
+    cores, implementer = [], None
+    for line in lines:
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "CPU implementer":
+            implementer = value.lower()
+        elif key == "CPU part" and implementer:
+            part = value.lower()
+            cores.append(ARM_CORES.get((implementer, part),
+                                       f"ARM core implementer {implementer} part {part}"))
+    if not cores:
+        return None
+    counts = {name: cores.count(name) for name in dict.fromkeys(cores)}
+    return " + ".join(f"{n}x {name}" for name, n in counts.items())
+
+
+# Set where an agent runs under an emulator (benchmarks/arm_check.sh sets it for qemu
+# user-mode): its value names the emulator, and every measurement is recorded as emulated.
+EMULATOR_ENV = "HARNESS_EMULATOR"
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def emulator() -> str | None:
+    """The emulator this process runs under, or None. Besides the variable, a binfmt_misc
+    handler for this process's own architecture means it was started through one: a host
+    never registers an emulator for its native instruction set."""
+    named = os.environ.get(EMULATOR_ENV)
+    if named:
+        return named
+    machine = platform.machine().lower()
+    try:
+        entry = (BINFMT / f"qemu-{machine}").read_text(errors="replace")
+    except OSError:
+        return None
+    if entry.startswith("enabled"):
+        return f"qemu-user (binfmt_misc qemu-{machine} is enabled)"
+    return None
 
 
 # Replaces what /proc/cpuinfo says (space- or comma-separated flags): to check how the
@@ -186,10 +247,20 @@ def torch_cuda_status() -> dict:
     return cuda_status()
 
 
+def onnxruntime_gpu_status() -> dict:
+    """ONNX Runtime's GPU providers (only an onnxruntime-gpu build has them)."""
+    try:
+        from agents.runtimes.onnxruntime_gpu_rt import gpu_status
+    except ImportError:
+        return {"reason": "onnxruntime is not installed"}
+    return gpu_status()
+
+
 def runtimes() -> dict[str, dict]:
     from agents.runtimes import RUNTIMES
     found = {name: runtime_status(name) for name in RUNTIMES}
     found["torch-cuda"] = torch_cuda_status()
+    found["onnxruntime-gpu"] = onnxruntime_gpu_status()
     return found
 
 
@@ -235,7 +306,8 @@ def host_report(as_kind: str | None = None) -> dict:
               "gpus": gpus, "gpu_reason": gpu_reason,
               "openvino_devices": ov_devices, "openvino_reason": ov_reason,
               "hardware_kinds": hardware, "kinds": [as_kind] if as_kind else hardware,
-              "emulated": bool(as_kind and as_kind not in hardware),
+              "emulated": bool(as_kind and as_kind not in hardware) or bool(emulator()),
+              "emulator": emulator(),
               "runtimes": runtimes(), "sensors": energy_sensors(gpus, gpu_reason)}
     report["missing_kinds"] = {kind: _why_not(kind, report) for kind in DEVICE_KINDS
                                if kind not in hardware}
@@ -253,10 +325,15 @@ def _why_not(kind: str, report: dict) -> str:
 def fingerprint(kind: str) -> dict:
     """Identity of the device a measurement ran on, as stored in the devices table."""
     host = socket.gethostname()
-    emulated = os.environ.get(EMULATED_ENV) == kind and kind not in host_kinds()
+    running_under = emulator()
+    emulated = bool(running_under) or (os.environ.get(EMULATED_ENV) == kind
+                                       and kind not in host_kinds())
     info = {"kind": kind, "host": host, "cpu_model": cpu_model(), "gpu_name": None,
             "driver": None, "name": board_model() or cpu_model(), "emulated": emulated,
-            "cpu_flags": cpu_flags(), "int8_saturates": int8_saturates()}
+            "cpu_flags": cpu_flags(), "int8_saturates": int8_saturates(),
+            "machine": platform.machine()}
+    if running_under:
+        info["emulator"] = running_under
     if kind == "nvidia-gpu":
         gpus, _ = nvidia_gpus()
         if gpus:

@@ -10,6 +10,13 @@ import sys
 from harness.defaults import DEFAULT_CACHE, DEFAULT_DB
 from harness.errors import InputError
 
+# Top-level modules only the full install brings (pyproject's `full` extra): a command that
+# needs one, run from an agent install, says so instead of a traceback.
+FULL_INSTALL_MODULES = frozenset({
+    "torch", "torchvision", "onnx", "onnxscript", "duckdb", "sklearn", "yaml", "pydantic",
+    "rich", "scipy", "matplotlib", "asv", "nncf", "torchao", "litert_torch", "torch_pruning",
+    "optuna", "transformers"})
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own exit code for bad flags is 2 already
@@ -50,7 +57,7 @@ def _cmd_recommend(args) -> int:
         run_id = resolve_run(con, args.run) if args.run else None
         rows = recommend(con, metric=args.metric, device=args.device,
                          max_accuracy_drop=args.max_accuracy_drop, batch_size=args.batch_size,
-                         run_id=run_id)
+                         run_id=run_id, include_emulated=args.include_emulated)
     finally:
         con.close()
     if not rows:
@@ -105,7 +112,7 @@ def _cmd_compare(args) -> int:
                             max_memory_growth=args.max_memory_growth)
     return run_compare(args.db, args.baseline, args.candidate, fmt=args.format,
                        thresholds=thresholds, confirm_blocks=args.confirm,
-                       history_runs=args.history)
+                       history_runs=args.history, include_emulated=args.include_emulated)
 
 
 def _cmd_cache_list(args) -> int:
@@ -231,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-effect", type=_nonnegative, default=0.10,
                    help="smallest relative change called a step (default 0.10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--include-emulated", action="store_true",
+                   help="also use cells measured on an emulated device (left out by default: "
+                        "their timings are the emulating host's)")
     p.set_defaults(func=_cmd_history)
 
     p = sub.add_parser("profile", help="per-layer profile of a cell (hotspots first), two "
@@ -272,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read each latency finding against the cell's N runs before the "
                         "candidate (of its tag): a new step, a trend it continues, or inside "
                         "the cell's usual spread")
+    p.add_argument("--include-emulated", action="store_true",
+                   help="also use cells measured on an emulated device (left out by default: "
+                        "their timings are the emulating host's)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("recommend", help="what to ship per model and device")
@@ -283,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("p50", "size", "energy"), default="p50")
     p.add_argument("--batch-size", type=int, help="default: the smallest batch measured")
     p.add_argument("--run", help="run id or tag:NAME[~N] (default: the latest of each matrix/tag)")
+    p.add_argument("--include-emulated", action="store_true",
+                   help="also use cells measured on an emulated device (left out by default: "
+                        "their timings are the emulating host's)")
     p.set_defaults(func=_cmd_recommend)
 
     p = sub.add_parser("cache", help="inspect and prune the artifact cache")
@@ -343,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except InputError as exc:
         print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in FULL_INSTALL_MODULES:
+            raise
+        print(f"harness {args.command}: error: needs the full install ({missing} is not "
+              "installed here; an agent install, pip install 'harness[agent]', runs only "
+              "`harness agent start` and `python -m agents.worker`): pip install "
+              "'harness[full]'", file=sys.stderr)
         return 2
 
 

@@ -52,8 +52,12 @@ def runs_from_trace(events: list[dict]) -> list[list[LayerTime]]:
 class OrtProfiler:
     source = f"onnxruntime {ort.__version__} enable_profiling"
 
-    def __init__(self, path: str, options: ort.SessionOptions):
+    def __init__(self, path: str, options: ort.SessionOptions,
+                 providers: list | None = None):
+        # the timed session's providers (a GPU session's too): each layer's trace event
+        # names the provider that ran it
         self._path, self._options = path, options
+        self._providers = providers or ["CPUExecutionProvider"]
 
     def profile(self, inputs: dict, runs: int, warmup_s: float) -> list[list[LayerTime]]:
         folder = tempfile.mkdtemp(prefix="ort-profile-")
@@ -61,7 +65,7 @@ class OrtProfiler:
             self._options.enable_profiling = True
             self._options.profile_file_prefix = os.path.join(folder, "trace")
             session = ort.InferenceSession(self._path, sess_options=self._options,
-                                           providers=["CPUExecutionProvider"])
+                                           providers=self._providers)
             # warm-up runs are traced too, and dropped below
             warmup = warm_up(lambda: session.run(None, inputs), warmup_s)
             for _ in range(runs):

@@ -1,4 +1,4 @@
-"""ONNX Runtime on the CPU execution provider.
+"""ONNX Runtime on the CPU execution provider (on nvidia-gpu: onnxruntime_gpu_rt).
 
 An fp16 model runs, but the CPU provider computes each node it has no fp16 kernel for in
 fp32 (InsertCastTransformer; on x86 that is every conv and gemm, whose fp16 weights are
@@ -92,7 +92,10 @@ class OrtSession(Session):
         return lambda: run(None, inputs)
 
 
-def open_session(path: str, *, threads: int, device: str, precision: str) -> OrtSession:
+def open_session(path: str, *, threads: int, device: str, precision: str):
+    if device == "nvidia-gpu":  # same artifact, the GPU agent's session (onnxruntime-gpu)
+        from agents.runtimes.onnxruntime_gpu_rt import open_session as open_gpu
+        return open_gpu(path, threads=threads, device=device, precision=precision)
     if device not in ("intel-cpu", "arm-edge"):
         raise ValueError(f"the onnxruntime CPU runtime does not run on {device}")
     return OrtSession(path, threads, precision)

@@ -37,7 +37,9 @@ def node_spec(report: dict, *, as_kind: str | None = None, build: bool = False,
               name: str | None = None) -> NodeSpec:
     """What a node advertises, from a `agents.devices.host_report()`."""
     kinds = [as_kind] if as_kind else list(report["hardware_kinds"])
-    emulated = bool(as_kind and as_kind not in report["hardware_kinds"])
+    # advertised without the hardware, or this host runs under an emulator (qemu)
+    emulated = (bool(as_kind and as_kind not in report["hardware_kinds"])
+                or bool(report.get("emulator")))
     resources = {device_resource(k): 1.0 for k in kinds} | {HOST_SLOT: 1.0}
     if build:
         resources[BUILD] = 1.0

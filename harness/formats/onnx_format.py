@@ -91,7 +91,8 @@ def count_ops(path: Path, op_type: str) -> int:
 class OnnxFormat(Format):
     name = "onnx"
     runtime = "onnxruntime"
-    devices = ("intel-cpu", "arm-edge")
+    # nvidia-gpu: ONNX Runtime's CUDA provider on a GPU agent with onnxruntime-gpu
+    devices = ("intel-cpu", "arm-edge", "nvidia-gpu")
     extension = ".onnx"
     options = {"opset": OPSET, "dynamic_axes": "named", "external_data": False}
     int8_saturation = True  # MLAS's U8S8 kernels without VNNI; quantizers' reduce_range
@@ -101,6 +102,13 @@ class OnnxFormat(Format):
         if step.kind == "quantize" and step.mode in ("dynamic", "static"):
             return None
         return super().supports(step)
+
+    def runs_on(self, device: str, precision: str) -> str | None:
+        if device == "nvidia-gpu" and precision not in ("fp32", "fp16"):
+            return (f"format 'onnx': ONNX Runtime's CUDA provider has no {precision} conv / "
+                    "matmul kernels (a QDQ or integer-op graph would run dequantized or on "
+                    "the CPU); use tensorrt for int8 on nvidia-gpu")
+        return None
 
     def supports_traits(self, traits: dict) -> str | None:
         if traits.get("dtype") == "bf16":

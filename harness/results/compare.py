@@ -174,7 +174,8 @@ _OK_SQL = """
 SELECT model, method, format, device, batch_size, cell_id, latency_p50_ms, quality,
        quality_metric, peak_rss_mb, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
        coalesce(processes, 1), coalesce(shape, '')
-FROM results WHERE run_id = $run AND status = 'ok' AND batch_size IS NOT NULL"""
+FROM results WHERE run_id = $run AND status = 'ok' AND batch_size IS NOT NULL
+    AND ($emulated OR NOT emulated)"""
 # One group per (cell, batch size, shape), in the same order as the flat sample column
 # below, so np.split can cut it without a query per cell.
 _GROUPS_SQL = """SELECT cell_id, batch_size, coalesce(shape, ''), count(*) FROM latency_samples
@@ -183,7 +184,10 @@ _SAMPLES_SQL = """SELECT latency_ms FROM latency_samples WHERE run_id = $run
 ORDER BY cell_id, batch_size, coalesce(shape, ''), iteration"""
 
 
-def load_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[Key, CellData]:
+def load_run(con: duckdb.DuckDBPyConnection, run_id: str,
+             include_emulated: bool = False) -> dict[Key, CellData]:
+    """The run's ok cells; those measured on an emulated device only when asked for (their
+    timings are the emulating host's)."""
     params = {"run": run_id}
     groups = con.execute(_GROUPS_SQL, params).fetchall()
     flat = con.execute(_SAMPLES_SQL, params).fetchnumpy()["latency_ms"]
@@ -192,7 +196,7 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[Key, CellData]
     samples = {(cid, bs, sh): part for (cid, bs, sh, _), part in zip(groups, parts)}
     run: dict[Key, CellData] = {}
     for (model, method, fmt, device, bs, cid, p50, quality, metric, rss, lo, hi, procs,
-         shape) in con.execute(_OK_SQL, params).fetchall():
+         shape) in con.execute(_OK_SQL, params | {"emulated": include_emulated}).fetchall():
         # the task's quality (top-1 with labels, a fidelity cosine without): compared only
         # like with like (the same metric on both sides)
         run[(model, method, fmt, device, bs, shape)] = CellData(
@@ -314,7 +318,7 @@ def confirm_findings(cmp: Comparison, cells: dict[Key, dict | str], blocks: int)
 
 def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = "md",
                 thresholds: Thresholds | None = None, out=None, confirm_blocks: int = 0,
-                history_runs: int = 0) -> int:
+                history_runs: int = 0, include_emulated: bool = False) -> int:
     """The CLI's body: 0 no regression, 1 a regression; InputError (exit 2) propagates."""
     from harness.results.runref import resolve_run
     from harness.results.store import open_read_only
@@ -324,7 +328,8 @@ def run_compare(db_path: str, baseline_ref: str, candidate_ref: str, fmt: str = 
     try:
         base_id = resolve_run(con, baseline_ref, db=str(db_path))
         cand_id = resolve_run(con, candidate_ref, db=str(db_path))
-        baseline, candidate = load_run(con, base_id), load_run(con, cand_id)
+        baseline = load_run(con, base_id, include_emulated)
+        candidate = load_run(con, cand_id, include_emulated)
         cmp = compare_runs(baseline, candidate, thresholds or Thresholds())
         if history_runs:
             from harness.results.history_gate import annotate

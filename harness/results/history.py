@@ -65,14 +65,17 @@ def run_ids(con: duckdb.DuckDBPyConnection, tag: str | None, last: int) -> list[
 
 
 def load(con: duckdb.DuckDBPyConnection, runs: list[str], metric: str = "p50",
-         filters: dict | None = None) -> list[CellHistory]:
-    """Every cell of these runs with its points in run order."""
+         filters: dict | None = None, include_emulated: bool = False) -> list[CellHistory]:
+    """Every cell of these runs with its points in run order (cells of an emulated device
+    only when asked for: their timings are the emulating host's)."""
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}", field="--metric",
                          allowed=", ".join(METRICS))
     column, _, _, ci = METRICS[metric]
     where, params = ["res.run_id IN (SELECT unnest(?))", "res.status = 'ok'",
                      f"res.{column} IS NOT NULL"], [runs]
+    if not include_emulated:
+        where.append("NOT res.emulated")
     for name, value in (filters or {}).items():
         if value is not None:
             where.append(f"res.{name} = ?")

@@ -72,7 +72,8 @@ def run_history(args, console) -> int:
         runs = history.run_ids(con, args.tag, args.last)
         cells = history.load(con, runs, args.metric,
                              {"model": args.model, "method": args.method,
-                              "format": args.target_format, "device": args.device})
+                              "format": args.target_format, "device": args.device},
+                             include_emulated=args.include_emulated)
     finally:
         con.close()
     history.judge(cells, args.metric, args.min_effect)

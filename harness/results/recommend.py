@@ -24,6 +24,7 @@ r AS (
     SELECT *, {drop} AS drop_pts, {within} AS keeps_quality
     FROM src
     WHERE status = 'ok' AND ($device IS NULL OR device = $device)
+      AND ($emulated OR NOT emulated)  -- an emulated device's timings are the host's
       AND batch_size = coalesce($batch, (SELECT min(batch_size) FROM src s2
                                          WHERE s2.run_id = src.run_id))
 ),
@@ -46,7 +47,7 @@ ORDER BY m.model, m.device, m.shape
 
 def recommend(con: duckdb.DuckDBPyConnection, *, metric: str = "p50", device: str | None = None,
               max_accuracy_drop: float = 1.0, batch_size: int | None = None,
-              run_id: str | None = None) -> list[dict]:
+              run_id: str | None = None, include_emulated: bool = False) -> list[dict]:
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}", field="--metric",
                          allowed=", ".join(METRICS))
@@ -55,7 +56,8 @@ def recommend(con: duckdb.DuckDBPyConnection, *, metric: str = "p50", device: st
 
     cur = con.execute(SQL.format(col=col, drop=DROP_PTS, within=within_budget()),
                       {"device": device, "batch": batch_size,
-                                            "budget": max_accuracy_drop, "run": run_id})
+                                            "budget": max_accuracy_drop, "run": run_id,
+                       "emulated": include_emulated})
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
 

@@ -177,7 +177,9 @@ def _results_table(rows: list[dict]) -> str:
     for r in rows:
         noisy = bool(r.get("latency_noisy"))  # the worker's flag: measure.noisy_cv
         body.append([r["model"], r["method"], r["format"], r.get("precision") or "-",
-                     r["device"], r["batch_size"], _num(r.get("latency_p50_ms")),
+                     _Html(escape(r["device"]) + (_tag("emulated", "warn") if r.get("emulated")
+                                                  else "")),
+                     r["batch_size"], _num(r.get("latency_p50_ms")),
                      _num(r.get("latency_p99_ms")),
                      _Html(escape(_num(r.get("latency_cv"), "{:.1%}"))
                            + (_tag("noisy", "warn") if noisy else "")),
@@ -225,7 +227,10 @@ def _environment_html(data: dict) -> str:
              ["matrix sha256", run.get("matrix_hash") or "-"],
              ["Ray address", run.get("address") or "embedded"]]
     parts = [_table(None, facts, cls="meta")]
-    devices = [[d["device_id"], d.get("kind"), d.get("host"), d.get("name") or "-",
+    devices = [[d["device_id"], d.get("kind") + (" (emulated: its timings are the host's, "
+                                                 "left out of best picks and gates)"
+                                                 if d.get("emulated") else ""),
+                d.get("host"), d.get("name") or "-",
                 d.get("cpu_model") or "-", d.get("gpu_name") or "-", d.get("driver") or "-",
                 d.get("runtimes") or "{}"] for d in data["devices"]]
     parts.append("<h3>Devices</h3>" + (_table(["device id", "kind", "host", "name", "CPU", "GPU",

@@ -258,6 +258,13 @@ V10 += [
     _rollup_view("op_type_profile", "op_type"),
     _rollup_view("precision_profile", "precision")]
 
+# v11: whether the device was emulated (an agent advertising a kind it lacks, or a process
+# under qemu), on every results row: best-variant picks and gates leave such rows out.
+EMULATED = "coalesce(d.emulated, false) AS emulated"
+V11 = [_results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_COLUMNS),
+                     (PARITY_STATUS, EMULATED)),
+       PARETO_VIEW_V8, LATEST_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
@@ -270,5 +277,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "inputs", V8),
     (9, "timings of a sweep: cluster start, each cell's build task and measurement", V9),
     (10, "per-layer profiles: op_profiles, op_type_profile and precision_profile views", V10),
+    (11, "results view: emulated (the device's flag) on every row", V11),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

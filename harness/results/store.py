@@ -167,7 +167,8 @@ class Store:
         self.con.execute(
             "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [device_id, fp["kind"], fp["host"], fp.get("name"), fp.get("cpu_model"),
-             fp.get("gpu_name"), fp.get("driver"), json.dumps(runtimes),
+             fp.get("gpu_name"), fp.get("driver"),
+             json.dumps(runtimes | ({"emulator": fp["emulator"]} if fp.get("emulator") else {})),
              bool(fp.get("emulated", False))])
 
     # cells ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ BEST_SQL = f"""
 WITH r AS (
     SELECT *, {DROP_PTS} AS drop_pts, {within_budget()} AS keeps_quality
     FROM results
-    WHERE run_id = $run AND status = 'ok'
+    WHERE run_id = $run AND status = 'ok' AND NOT emulated  -- timings of the host, not the device
       AND batch_size = (SELECT min(batch_size) FROM measurements WHERE run_id = $run)
 ),
 base AS (
@@ -117,6 +117,12 @@ def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, console: Console)
         console.print("prec !: parity suspect (the artifact's outputs differ from the "
                       "fp32 source beyond its threshold); ?: parity not checked (no device "
                       "here runs the format)")
+    emulated = con.execute("SELECT count(DISTINCT cell_id) FROM results WHERE run_id = ? "
+                           "AND status = 'ok' AND emulated", [run_id]).fetchone()[0]
+    if emulated:
+        console.print(f"{emulated} ok cell(s) ran on an emulated device and are left out of "
+                      "this table: their timings are the emulating host's "
+                      "(`harness recommend --include-emulated` shows them)")
     problems = con.execute(PROBLEMS_SQL, {"run": run_id}).fetchall()
     if problems:
         console.print(f"[bold red]{len(problems)} cell(s) did not run to the end:[/]")
