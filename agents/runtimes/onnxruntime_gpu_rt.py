@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from agents.runtimes.base import Session, check_inputs
-from agents.runtimes.onnxruntime_rt import session_options
+from agents.runtimes.onnxruntime_options import session_options
 
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"

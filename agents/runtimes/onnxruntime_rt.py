@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from agents.runtimes.base import Session, check_inputs
+from agents.runtimes.onnxruntime_options import session_options
 
 FLOAT_PRECISIONS = ("fp16", "bf16")
 # Nodes whose weights (input 1) set the compute precision, in any domain (ORT fuses Conv
@@ -35,20 +36,6 @@ def _compute_precision(optimized_path: str) -> tuple[str, dict]:
     precision = ("fp16" if counts.get("float16", 0) * 2 > sum(counts.values())
                  else "fp32")
     return precision, {"compute_weight_dtypes": dict(sorted(counts.items()))}
-
-
-def session_options(threads: int) -> ort.SessionOptions:
-    """The options every session of a cell uses (the timed one and the profiled one)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads > 1:
-        # Spinning threads steal the core from the other pool member on a busy host
-        # (seen on 2-core machines: 2 threads slower than 1).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return opts
 
 
 class OrtSession(Session):

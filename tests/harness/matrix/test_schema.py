@@ -43,10 +43,12 @@ def test_runnable_cells_and_reasons(tmp_path):
         f"{m}/{meth}/{fmt}/intel-cpu" for m in ("digits-cnn", "r18")
         for meth, fmt in (("fp32", "torch"), ("fp32", "onnx"), ("dyn", "onnx"), ("int8", "onnx"),
                           ("int8", "torch"))
-    } | {f"{m}/fp32/torch/nvidia-gpu" for m in ("digits-cnn", "r18")}  # the torch CUDA agent
+    } | {f"{m}/fp32/{fmt}/nvidia-gpu" for m in ("digits-cnn", "r18")
+         for fmt in ("torch", "onnx")}  # the torch CUDA and ONNX Runtime GPU agents
     reasons = {s.cell.cell_id: s.reason for s in plan.skipped}
     assert "tensorrt Python package is not installed" in reasons["r18/fp32/tensorrt/nvidia-gpu"]
-    assert "no agent runtime on nvidia-gpu" in reasons["r18/fp32/onnx/nvidia-gpu"]
+    assert "CUDA provider has no int8" in reasons["r18/int8/onnx/nvidia-gpu"]
+    assert "CUDA provider has no int8" in reasons["r18/dyn/onnx/nvidia-gpu"]
     assert "dynamic" in reasons["digits-cnn/dyn/torch/intel-cpu"]
     assert "no int8 path" in reasons["digits-cnn/int8/torch/nvidia-gpu"]
 
