@@ -98,9 +98,10 @@ def run_cell(cell: CellPayload, timeout_s: float) -> CellResult:
     processes = int(cell.measure.get("processes", 1))
     results = []
     for index in range(processes):
-        # Only the first process measures quality and profiles: neither is a latency
-        # figure that varies between processes.
-        this = cell if index == 0 else cell.with_measure(accuracy=False, profile=False)
+        # Only the first process measures quality, profiles and runs the throughput
+        # scenarios: none is a single-stream latency figure pooled between processes.
+        this = cell if index == 0 else cell.with_measure(accuracy=False, profile=False,
+                                                         scenarios=["single_stream"])
         result = CellResult.from_json(_run_worker(this.to_json(), timeout_s,
                                                   threads=cell.measure["threads"],
                                                   memory=memory_limit_mb(cell.measure)))

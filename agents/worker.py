@@ -155,7 +155,21 @@ def measure_cell(cell: CellPayload) -> CellResult:
         if measure.get("profile"):
             _profile_rows(session, pack, result.measurements, measure.get("profile_runs", 10),
                           measure["warmup_s"])
+        if len(measure.get("scenarios") or ()) > 1:
+            _scenario_rows(session, pack, result.measurements, measure)
     return result
+
+
+def _scenario_rows(session, pack, rows: list[dict], measure: dict) -> None:
+    """The offline and server scenarios, after every timed loop and the profile pass (they
+    load every core: nothing else of the cell runs beside them)."""
+    from agents.probes.scenarios import run_scenarios
+
+    labels = [pack.shape_label(j) for j in range(len(pack.shapes))]
+    for row in rows:
+        j = labels.index(row["shape"])
+        row["scenarios"] = run_scenarios(session, pack.batch(j, row["batch_size"]),
+                                         row["batch_size"], measure)
 
 
 def _profile_rows(session, pack, rows: list[dict], runs: int, warmup_s: float) -> None:

@@ -44,6 +44,17 @@ class Session:
         raise ProfileUnavailable(f"the {self.info.get('runtime', 'runtime')} session has no "
                                  "per-layer profiler")
 
+    def concurrent(self, inputs: dict[str, np.ndarray], concurrency: int | None,
+                   threads: int | None):
+        """The runtime's own concurrency for the throughput scenarios
+        (agents/probes/scenarios.py): a Concurrency of callables, each safe on a thread of
+        its own, running `inputs`. `concurrency` None: the runtime's throughput hint where
+        it has one, else one request per core of the thread budget; `threads` None: every
+        core of this host. Raises ScenarioUnavailable with the reason where there is none."""
+        from agents.probes.scenarios import ScenarioUnavailable
+        raise ScenarioUnavailable(f"the {self.info.get('runtime', 'runtime')} session has no "
+                                  "concurrent path")
+
     def reset_device_peak(self) -> None:
         """Start a new peak-memory window on a device with its own memory."""
 
@@ -61,3 +72,22 @@ def check_inputs(inputs: dict[str, np.ndarray], names: list[str], runtime: str) 
         raise ValueError(f"{runtime}: the model's inputs are {names}; got {sorted(inputs)}"
                          + (f" (missing {missing})" if missing else "")
                          + (f" (unknown {extra})" if extra else ""))
+
+
+def thread_budget(threads: int | None) -> int:
+    """The threads a throughput scenario may use: as given, else every core here."""
+    import os
+    if threads:
+        return threads
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def split_budget(concurrency: int | None, threads: int | None) -> tuple[int, int, str]:
+    """(requests in flight, threads per request, where the number came from) for a runtime
+    without a throughput hint: one single-threaded request per core of the budget."""
+    budget = thread_budget(threads)
+    if concurrency:
+        return concurrency, max(1, budget // concurrency), f"measure: concurrency {concurrency}"
+    return budget, 1, f"one single-threaded request per core of the {budget}-thread budget"

@@ -55,6 +55,7 @@ class LiteRtSession(Session):
                         "(quantize / dequantize where the model's I/O is int8)")
 
     def __init__(self, path: str, threads: int, precision: str):
+        self._path = path
         self._interpreter = Interpreter(model_path=path, num_threads=threads)
         self._interpreter.allocate_tensors()
         self._inputs = _order(self._interpreter.get_input_details())
@@ -81,6 +82,20 @@ class LiteRtSession(Session):
                           "fp16_tensors": int(fp16),
                           "compute_note": "XNNPACK's default fp32 inference: fp16 weights "
                                           "are dequantized to fp32"}
+
+    def concurrent(self, inputs, concurrency, threads):
+        """One interpreter per request in flight (an Interpreter is not thread-safe; its
+        invoke releases the GIL)."""
+        from agents.probes.scenarios import Concurrency
+        from agents.runtimes.base import split_budget
+
+        n, per_call, source = split_budget(concurrency, threads)
+        sessions = [LiteRtSession(self._path, per_call, self.precision) for _ in range(n)]
+        calls = []
+        for session in sessions:
+            session.run(inputs)  # sizes its tensors for these inputs
+            calls.append(lambda session=session: session.run(inputs))
+        return Concurrency(calls, per_call, source, {"interpreters": n})
 
     def profiler(self):
         from agents.probes.profile import ProfileUnavailable

@@ -119,6 +119,11 @@ class OrtGpuSession(Session):
         return OrtProfiler(self._path, session_options(self._threads),
                            providers=self._providers)
 
+    def concurrent(self, inputs, concurrency, threads):
+        from agents.runtimes.onnxruntime_rt import concurrent_runs
+        return concurrent_runs(self._path, inputs, concurrency or 2, threads,
+                               self._providers, self._names)
+
     def device_memory(self) -> dict:
         from agents.probes.gpu import process_memory_mb
         return {"device_mem_nvml_mb": process_memory_mb()}

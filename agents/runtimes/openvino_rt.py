@@ -106,6 +106,38 @@ class OpenVinoSession(Session):
             return tensors
         return call
 
+    def concurrent(self, inputs, concurrency, threads):
+        """N infer requests of the model compiled again with the THROUGHPUT hint (its
+        streams split the thread budget), N = OPTIMAL_NUMBER_OF_INFER_REQUESTS unless
+        told, as benchmark_app -hint throughput does; each request's inputs set once."""
+        from agents.probes.scenarios import Concurrency
+        from agents.runtimes.base import thread_budget
+
+        check_inputs(inputs, self._names, "openvino")
+        budget = thread_budget(threads)
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": budget,
+                  "INFERENCE_PRECISION_HINT": self._config["INFERENCE_PRECISION_HINT"]}
+        if concurrency:
+            config["NUM_STREAMS"] = concurrency
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(self._path), "CPU", config)
+        streams = int(compiled.get_property("NUM_STREAMS"))
+        optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        n = concurrency or optimal
+        infer = InferRequestBinding.infer
+        calls = []
+        for _ in range(n):
+            request = compiled.create_infer_request()
+            for name, array in inputs.items():
+                request.set_tensor(name, ov.Tensor(contiguous(array)))
+            calls.append(lambda request=request: infer(request, {}, True, False))
+        source = (f"measure: concurrency {concurrency}" if concurrency else
+                  f"OpenVINO THROUGHPUT hint: OPTIMAL_NUMBER_OF_INFER_REQUESTS={optimal}")
+        return Concurrency(calls, max(1, budget // max(streams, 1)), source,
+                           {"streams": streams, "threads": int(compiled.get_property(
+                               "INFERENCE_NUM_THREADS")), "optimal_requests": optimal,
+                            "performance_hint": "THROUGHPUT"})
+
     def profiler(self):
         from agents.runtimes.openvino_profile import OpenVinoProfiler
         return OpenVinoProfiler(self._path, self._config)

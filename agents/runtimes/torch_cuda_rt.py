@@ -75,6 +75,26 @@ class TorchCudaSession(Session):
         from agents.runtimes.torch_profile import TorchProfiler
         return TorchProfiler(self, cuda=True)
 
+    def concurrent(self, inputs, concurrency, threads):
+        """N CUDA streams, one per request in flight, each call synchronising its own
+        stream (trtexec --streams N does the same with TensorRT)."""
+        from agents.probes.scenarios import Concurrency
+
+        n = concurrency or 2
+        args = positional(inputs, "cuda", self.dtype)
+        module = self._module
+        calls = []
+        for _ in range(n):
+            stream = torch.cuda.Stream()
+
+            def call(stream=stream):
+                with torch.inference_mode(), torch.cuda.stream(stream):
+                    module(*args)
+                stream.synchronize()
+            calls.append(call)
+        source = f"measure: concurrency {concurrency}" if concurrency else "2 CUDA streams"
+        return Concurrency(calls, torch.get_num_threads(), source, {"cuda_streams": n})
+
     def reset_device_peak(self) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -103,6 +103,17 @@ class TorchSession(Session):
         from agents.runtimes.torch_profile import TorchProfiler
         return TorchProfiler(self)
 
+    def concurrent(self, inputs, concurrency, threads):
+        """The module called from N threads (aten ops release the GIL), torch's intra-op
+        pool split between them; torch has no throughput hint."""
+        from agents.probes.scenarios import Concurrency
+        from agents.runtimes.base import split_budget
+
+        n, per_call, source = split_budget(concurrency, threads)
+        call = self.timed_call(inputs)
+        torch.set_num_threads(per_call)  # process-wide: scenarios run after every timed loop
+        return Concurrency([call] * n, per_call, source, {"torch_threads": per_call})
+
     def _first_call(self, args: list, key: tuple) -> list[np.ndarray]:
         """A batch shape not seen yet compiles now: time it and read what inductor did."""
         import torch._inductor.config as inductor_config

@@ -265,6 +265,48 @@ V11 = [_results_view(tuple(VARIANT_COLUMNS_V3) + ("task",), tuple(MEASUREMENT_CO
                      (PARITY_STATUS, EMULATED)),
        PARETO_VIEW_V8, LATEST_VIEW]
 
+# v12: throughput scenarios (agents/probes/scenarios.py): one row per (cell, batch, shape,
+# scenario) beside the single-stream measurement, the server search's every rate tried,
+# and per variant the three answers side by side.
+SCENARIO_COLUMNS = {
+    "concurrency": "INTEGER", "threads_per_request": "INTEGER",
+    "concurrency_source": "VARCHAR", "throughput_ips": "DOUBLE",
+    "throughput_ci_low": "DOUBLE", "throughput_ci_high": "DOUBLE",
+    "latency_p50_ms": "DOUBLE", "latency_p90_ms": "DOUBLE", "latency_p99_ms": "DOUBLE",
+    "requests": "INTEGER", "duration_s": "DOUBLE", "stop_reason": "VARCHAR",
+    "p99_bound_ms": "DOUBLE", "max_rate_qps": "DOUBLE", "p99_at_max_ms": "DOUBLE",
+    "early_stop_p99_ms": "DOUBLE", "search_low_qps": "DOUBLE", "search_high_qps": "DOUBLE",
+    "note": "VARCHAR", "details": "JSON"}
+SERVER_RATE_COLUMNS = {
+    "target_qps": "DOUBLE", "achieved_qps": "DOUBLE", "requests": "INTEGER",
+    "served": "INTEGER", "latency_p50_ms": "DOUBLE", "latency_p90_ms": "DOUBLE",
+    "latency_p99_ms": "DOUBLE", "early_stop_p99_ms": "DOUBLE", "met": "BOOLEAN",
+    "basis": "VARCHAR"}
+_KEY = "run_id VARCHAR, cell_id VARCHAR, batch_size INTEGER, shape VARCHAR"
+V12 = [
+    f"""CREATE TABLE scenario_results ({_KEY}, scenario VARCHAR,
+    {", ".join(f"{k} {v}" for k, v in SCENARIO_COLUMNS.items())},
+    PRIMARY KEY (run_id, cell_id, batch_size, shape, scenario))""",
+    f"""CREATE TABLE server_rates ({_KEY}, step INTEGER,
+    {", ".join(f"{k} {v}" for k, v in SERVER_RATE_COLUMNS.items())},
+    PRIMARY KEY (run_id, cell_id, batch_size, shape, step))""",
+    """CREATE OR REPLACE VIEW scenario_summary AS
+    SELECT r.run_id, r.cell_id, r.model, r.method, r.format, r.precision, r.device,
+           r.emulated, r.batch_size, r.shape,
+           r.latency_p50_ms AS single_stream_p50_ms, r.throughput_ips AS single_stream_ips,
+           o.throughput_ips AS offline_ips, o.concurrency AS offline_concurrency,
+           o.concurrency_source AS offline_concurrency_source,
+           o.latency_p99_ms AS offline_p99_ms,
+           s.max_rate_qps AS server_max_qps, s.throughput_ips AS server_ips,
+           s.p99_bound_ms AS server_p99_bound_ms, s.p99_at_max_ms AS server_p99_at_max_ms,
+           coalesce(s.note, o.note) AS scenario_note
+    FROM results r
+    LEFT JOIN scenario_results o ON o.run_id = r.run_id AND o.cell_id = r.cell_id
+         AND o.batch_size = r.batch_size AND o.shape = r.shape AND o.scenario = 'offline'
+    LEFT JOIN scenario_results s ON s.run_id = r.run_id AND s.cell_id = r.cell_id
+         AND s.batch_size = r.batch_size AND s.shape = r.shape AND s.scenario = 'server'
+    WHERE r.status = 'ok' AND (o.scenario IS NOT NULL OR s.scenario IS NOT NULL)"""]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
@@ -278,5 +320,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (9, "timings of a sweep: cluster start, each cell's build task and measurement", V9),
     (10, "per-layer profiles: op_profiles, op_type_profile and precision_profile views", V10),
     (11, "results view: emulated (the device's flag) on every row", V11),
+    (12, "throughput scenarios: scenario_results, server_rates, scenario_summary view", V12),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -14,7 +14,10 @@ import duckdb
 import numpy as np
 
 from harness.errors import InputError
+from harness.results.scenario_store import write_scenarios
 from harness.results.schema import MEASUREMENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION, VARIANT_COLUMNS_V3
+
+
 
 
 def utcnow() -> datetime:
@@ -235,6 +238,7 @@ class Store:
                 [[run_id, cell_id, row["batch_size"], row["shape"], name, float(value)]
                  for name, value in sorted(metrics.items())])
         self._write_profile(run_id, cell_id, row)
+        write_scenarios(self.con, run_id, cell_id, row)
         samples = np.asarray(row.get("samples_ms", []), dtype=np.float64)
         if len(samples):
             batch = {  # noqa: F841 - read by DuckDB's replacement scan below
