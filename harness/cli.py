@@ -57,7 +57,8 @@ def _cmd_recommend(args) -> int:
         run_id = resolve_run(con, args.run) if args.run else None
         rows = recommend(con, metric=args.metric, device=args.device,
                          max_accuracy_drop=args.max_accuracy_drop, batch_size=args.batch_size,
-                         run_id=run_id, include_emulated=args.include_emulated)
+                         run_id=run_id, include_emulated=args.include_emulated,
+                         scenario=args.scenario)
     finally:
         con.close()
     if not rows:
@@ -293,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICE_KINDS)
     p.add_argument("--max-accuracy-drop", type=_nonnegative, default=1.0,
                    help="accuracy budget in points against the fp32 source (default 1.0)")
-    p.add_argument("--metric", choices=("p50", "size", "energy"), default="p50")
+    p.add_argument("--metric", choices=("p50", "size", "energy", "throughput"), default="p50")
+    p.add_argument("--scenario", choices=("single_stream", "offline", "server"),
+                   help="with --metric throughput: whose inferences/s (default offline; "
+                        "server: the highest rate under its p99 bound)")
     p.add_argument("--batch-size", type=int, help="default: the smallest batch measured")
     p.add_argument("--run", help="run id or tag:NAME[~N] (default: the latest of each matrix/tag)")
     p.add_argument("--include-emulated", action="store_true",

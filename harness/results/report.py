@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from harness.results import plots, profile_report
+from harness.results import plots, profile_report, scenario_report
 from harness.errors import InputError
 from harness.results.summary import ACCURACY_BUDGET_POINTS, baseline_methods, best_rows
 
@@ -78,6 +78,7 @@ def _gather(con: duckdb.DuckDBPyConnection, run: dict) -> dict:
         "SELECT * FROM devices WHERE device_id IN (SELECT device_id FROM cells "
         "WHERE run_id = ?) ORDER BY device_id", [rid]))
     data["profiles"] = profile_report.gather(con, rid)
+    data["scenarios"] = scenario_report.gather(con, rid)
     data["toolchain"] = {}
     for (text,) in con.execute("SELECT DISTINCT v.toolchain FROM variants v JOIN cells c "
                                "USING (variant_id) WHERE c.run_id = ?", [rid]).fetchall():
@@ -267,6 +268,8 @@ def render_html(data: dict) -> str:
         "unlabelled data, points of disagreement with the fp32 source (fidelity).</p>",
         "<h2>Plots</h2>",
         *(f"<h3>{escape(title)}</h3>{_img(png, title)}" for title, png in figures),
+        "<h2>Throughput under load: offline and server scenarios</h2>",
+        scenario_report.render_html(data.get("scenarios") or [], _img, _table),
         "<h2>Why it is fast or slow: per-layer profiles</h2>",
         profile_report.render_html(data.get("profiles") or [], _img, _table),
         f"<h2>All results ({len(results)} rows; {noisy} noisy: CV above the matrix's "

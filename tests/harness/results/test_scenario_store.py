@@ -46,3 +46,56 @@ def test_scenarios_are_stored_beside_the_single_stream_row(tmp_path):
                           "WHERE scenario = 'offline'").fetchone()
     assert details == ("4",)
     con.close()
+
+
+def test_recommend_by_throughput_picks_the_highest_of_the_scenario(tmp_path):
+    from harness.results.recommend import recommend
+
+    path = tmp_path / "r.duckdb"
+    s = Store(path)
+    s.start_run({"run_id": "r1", "matrix_name": "t"})
+    s.write_device("d1", {"kind": "intel-cpu", "host": "box", "name": "cpu"}, {})
+    s.write_variant(manifest("v1", "fp32", "openvino", [{"kind": "baseline"}]))
+    s.write_variant(manifest("v2", "int8", "openvino", [{"kind": "quantize", "mode": "static"}],
+                             precision="int8"))
+    for method, variant, p50, ips, rate in (("fp32", "v1", 2.0, 900.0, 600.0),
+                                            ("int8", "v2", 1.5, 2500.0, 300.0)):
+        row = measurement(1, p50, 0.98) | {"scenarios": [
+            OFFLINE | {"throughput_ips": ips}, SERVER | {"max_rate_qps": rate,
+                                                         "throughput_ips": rate}]}
+        s.write_cell("r1", Cell("m", method, "openvino", "intel-cpu"), status="ok",
+                     variant_id=variant, device_id="d1", measurements=[row])
+    s.finish_run("r1", "ok")
+    s.close()
+    con = duckdb.connect(str(path), read_only=True)
+    (offline,) = recommend(con, metric="throughput", run_id="r1")
+    assert (offline["method"], offline["value"], offline["fp32_value"]) == ("int8", 2500.0,
+                                                                            900.0)
+    (server,) = recommend(con, metric="throughput", scenario="server", run_id="r1")
+    assert (server["method"], server["value"]) == ("fp32", 600.0)  # a different answer
+    (latency,) = recommend(con, metric="p50", run_id="r1")
+    assert latency["method"] == "int8"
+    con.close()
+
+
+def test_the_report_draws_latency_against_throughput(tmp_path):
+    import re
+
+    from harness.results.report import write_report
+
+    path = tmp_path / "r.duckdb"
+    s = Store(path)
+    s.start_run({"run_id": "r1", "matrix_name": "t"})
+    s.write_device("d1", {"kind": "intel-cpu", "host": "box", "name": "cpu"}, {})
+    s.write_variant(manifest("v1", "fp32", "openvino", [{"kind": "baseline"}]))
+    s.write_cell("r1", Cell("m", "fp32", "openvino", "intel-cpu"), status="ok",
+                 variant_id="v1", device_id="d1",
+                 measurements=[measurement(1, 2.0, 0.98) | {"scenarios": [OFFLINE, SERVER]}])
+    s.finish_run("r1", "ok")
+    s.close()
+    con = duckdb.connect(str(path), read_only=True)
+    html = write_report(con, "r1", tmp_path / "r.html").read_text()
+    con.close()
+    assert re.search(r'<img alt="latency vs throughput: m on intel-cpu, batch 1" '
+                     r'src="data:image/png;base64,', html)
+    assert "OpenVINO THROUGHPUT hint" in html or "600.0" in html
