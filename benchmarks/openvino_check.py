@@ -122,13 +122,20 @@ def benchmark_app_median(manifest: dict, threads: int, seconds: float, static: b
            "-shape" if static else "-data_shape", shapes, "-inference_only", "true",
            "-infer_precision", "f32", "-t", str(seconds),
            "-i", *(f"{name}:{path}" for name, (path, _) in inputs.items())]
+    stdout, found = run_benchmark_app(cmd, seconds, MEDIAN_RE)
+    value = float(found.group(1))  # below 1 ms benchmark_app prints microseconds
+    return (value / 1000.0 if found.group(2) == "us" else value), printed_properties(stdout)
+
+
+def run_benchmark_app(cmd: list[str], seconds: float, pattern: re.Pattern):
+    """Run benchmark_app; its stdout and the match of `pattern` in it, or a RuntimeError
+    with the command and the end of its output."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
-    found = MEDIAN_RE.search(out.stdout)
+    found = pattern.search(out.stdout)
     if out.returncode != 0 or not found:
         raise RuntimeError(f"benchmark_app failed ({out.returncode}): {' '.join(cmd)}\n"
                            f"{(out.stdout + out.stderr)[-2000:]}")
-    value = float(found.group(1))  # below 1 ms benchmark_app prints microseconds
-    return (value / 1000.0 if found.group(2) == "us" else value), printed_properties(out.stdout)
+    return out.stdout, found
 
 
 def main(argv: list[str] | None = None) -> int:

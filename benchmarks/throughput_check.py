@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -63,12 +62,10 @@ def benchmark_app_fps(manifest: dict, threads: int, seconds: float,
            "-hint", "throughput", "-nthreads", str(threads), "-data_shape", shapes,
            "-infer_precision", "f32", "-t", str(int(seconds)),
            "-i", *(f"{name}:{path}" for name, (path, _) in inputs.items())]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
-    found = THROUGHPUT_RE.search(out.stdout)
-    if out.returncode != 0 or not found:
-        raise RuntimeError(f"benchmark_app failed ({out.returncode}): {' '.join(cmd)}\n"
-                           f"{(out.stdout + out.stderr)[-2000:]}")
-    requests = re.search(r"Number of infer requests.*?(\d+)|(\d+) infer requests", out.stdout)
+    from benchmarks.openvino_check import run_benchmark_app
+
+    stdout, found = run_benchmark_app(cmd, seconds, THROUGHPUT_RE)
+    requests = re.search(r"(\d+) infer requests", stdout)
     return float(found.group(1)), (requests.group(0) if requests else "")
 
 
