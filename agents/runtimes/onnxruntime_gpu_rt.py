@@ -120,7 +120,7 @@ class OrtGpuSession(Session):
                            providers=self._providers)
 
     def concurrent(self, inputs, concurrency, threads):
-        from agents.runtimes.onnxruntime_rt import concurrent_runs
+        from agents.runtimes.onnxruntime_concurrent import concurrent_runs
         return concurrent_runs(self._path, inputs, concurrency or 2, threads,
                                self._providers, self._names)
 

@@ -70,6 +70,7 @@ class OrtSession(Session):
         return OrtProfiler(self._path, session_options(self._threads))
 
     def concurrent(self, inputs, concurrency, threads):
+        from agents.runtimes.onnxruntime_concurrent import concurrent_runs
         return concurrent_runs(self._path, inputs, concurrency, threads,
                                ["CPUExecutionProvider"], self._names)
 
@@ -81,24 +82,6 @@ class OrtSession(Session):
         check_inputs(inputs, self._names, "onnxruntime")
         run = self._session.run
         return lambda: run(None, inputs)
-
-
-def concurrent_runs(path: str, inputs: dict, concurrency: int | None, threads: int | None,
-                    providers: list, names: list[str]):
-    """Concurrent run() calls on one session (ONNX Runtime's sessions are thread-safe and
-    release the GIL): its intra-op pool split between the requests in flight. ONNX Runtime
-    has no throughput hint: one single-threaded request per core unless told."""
-    from agents.probes.scenarios import Concurrency
-    from agents.runtimes.base import split_budget
-
-    check_inputs(inputs, names, "onnxruntime")
-    n, per_call, source = split_budget(concurrency, threads)
-    opts = session_options(per_call)
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(path, sess_options=opts, providers=providers)
-    run = session.run
-    return Concurrency([lambda: run(None, inputs)] * n, per_call, source,
-                       {"providers": session.get_providers(), "intra_op_threads": per_call})
 
 
 def open_session(path: str, *, threads: int, device: str, precision: str):
