@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 POWERCAP = Path("/sys/class/powercap")
 HWMON = Path("/sys/class/hwmon")
@@ -70,12 +71,13 @@ class HwmonEnergyCounter:
 
 @dataclass
 class HwmonPowerCounter:
-    """A hwmon `powerN_input` file (microwatts, e.g. INA219/INA226/INA3221 rails on Jetson
-    and Raspberry Pi power HATs): sampled in a background thread and integrated, so it reads
-    like an energy counter. The sampler wakes every POWER_SAMPLE_S; that is the one cost it
-    adds beside the timed loop."""
+    """A hwmon power rail, sampled in a background thread and integrated, so it reads like
+    an energy counter: a `powerN_input` file (microwatts, e.g. INA219/INA226 rails and
+    Raspberry Pi power HATs), or a rail with voltage and current only (`inN_input` in mV x
+    `currN_input` in mA = microwatts: the INA3221 on Jetson boards). The sampler wakes
+    every POWER_SAMPLE_S; that is the one cost it adds beside the timed loop."""
     name: str
-    power_file: Path
+    read_uw: Callable[[], float]
     _energy_uj: float = 0.0
     _last: tuple[float, float] | None = None
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -83,7 +85,7 @@ class HwmonPowerCounter:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _sample(self) -> None:
-        now, watts_uw = time.perf_counter(), float(self.power_file.read_text())
+        now, watts_uw = time.perf_counter(), self.read_uw()
         with self._lock:
             if self._last is not None:
                 self._energy_uj += integrate_power([self._last, (now, watts_uw)])
@@ -115,7 +117,8 @@ def integrate_power(trace: list[tuple[float, float]]) -> float:
 
 
 def find_board_energy_counter() -> tuple[object | None, str | None]:
-    """The first hwmon energy counter, else the first power rail (ARM boards)."""
+    """The first hwmon energy counter, else the first power rail, else the first rail with
+    voltage and current (ARM boards)."""
     if not HWMON.is_dir():
         return None, "no /sys/class/hwmon on this host"
     found = []
@@ -126,17 +129,33 @@ def find_board_energy_counter() -> tuple[object | None, str | None]:
             continue
         for kind, pattern in (("energy", "energy*_input"), ("power", "power*_input")):
             for path in sorted(chip.glob(pattern)):
-                label_file = path.with_name(path.name.replace("_input", "_label"))
-                label = label_file.read_text().strip() if label_file.is_file() else path.stem
-                found.append((kind, f"hwmon:{chip_name}:{label}", path))
-    for kind, name, path in sorted(found, key=lambda f: f[0] != "energy"):
+                found.append((kind, f"hwmon:{chip_name}:{_label(path)}", (path,)))
+        for current in sorted(chip.glob("curr*_input")):
+            voltage = chip / current.name.replace("curr", "in", 1)
+            if voltage.is_file():  # the same channel's bus voltage (INA3221: in1..3)
+                found.append(("volt-amp", f"hwmon:{chip_name}:{_label(voltage)}",
+                              (voltage, current)))
+    order = {"energy": 0, "power": 1, "volt-amp": 2}
+    for kind, name, paths in sorted(found, key=lambda f: order[f[0]]):
         try:
-            path.read_text()
+            for path in paths:
+                path.read_text()
         except OSError as exc:
-            return None, f"cannot read {path}: {exc}"
-        return (HwmonEnergyCounter(name, path) if kind == "energy"
-                else HwmonPowerCounter(name, path)), None
-    return None, "no hwmon energy or power rail on this host"
+            return None, f"cannot read {paths[0]}: {exc}"
+        if kind == "energy":
+            return HwmonEnergyCounter(name, paths[0]), None
+        if kind == "power":
+            return HwmonPowerCounter(name, lambda p=paths[0]: float(p.read_text())), None
+        volts, amps = paths
+        return HwmonPowerCounter(  # mV x mA = microwatts
+            name + " (V x I)", lambda v=volts, a=amps: float(v.read_text()) * float(
+                a.read_text())), None
+    return None, "no hwmon energy counter, power rail or voltage-and-current rail on this host"
+
+
+def _label(path: Path) -> str:
+    label_file = path.with_name(path.name.replace("_input", "_label"))
+    return label_file.read_text().strip() if label_file.is_file() else path.stem
 
 
 def idle_power_mw(counter, seconds: float = IDLE_WINDOW_S) -> tuple[float, float]:

@@ -93,6 +93,28 @@ def test_fake_hwmon_rails_prefer_an_energy_counter(tmp_path, monkeypatch):
     assert isinstance(counter, energy.HwmonEnergyCounter) and counter.read_uj() == 123
 
 
+def test_a_jetson_ina3221_rail_is_voltage_times_current(tmp_path, monkeypatch):
+    """The ina3221 driver (Jetson boards) gives each channel's bus voltage (inN_input, mV)
+    and current (currN_input, mA) and no power file: power is their product, in uW."""
+    ina = tmp_path / "hwmon2"
+    ina.mkdir()
+    (ina / "name").write_text("ina3221\n")
+    for channel, label, mv, ma in ((1, "VDD_IN", 5080, 1210), (2, "VDD_CPU_GPU_CV", 5080, 400)):
+        (ina / f"in{channel}_label").write_text(label + "\n")
+        (ina / f"in{channel}_input").write_text(f"{mv}\n")
+        (ina / f"curr{channel}_input").write_text(f"{ma}\n")
+    (ina / "in4_input").write_text("12\n")  # a shunt voltage: no current beside it
+    monkeypatch.setattr(energy, "HWMON", tmp_path)
+    counter, reason = energy.find_board_energy_counter()
+    assert reason is None and counter.name == "hwmon:ina3221:VDD_IN (V x I)"
+    assert counter.read_uw() == 5080 * 1210  # 6.15 W in microwatts
+    first = counter.read_uj()
+    import time
+    time.sleep(0.05)
+    assert counter.read_uj() > first
+    counter.close()
+
+
 def test_no_hwmon_gives_a_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(energy, "HWMON", tmp_path / "missing")
     counter, reason = energy.find_board_energy_counter()
