@@ -164,9 +164,10 @@ def compare(folder: Path) -> int:
             finger = (f"{fp.get('machine')} {fp['kind']} {fp['cpu_model'][:24]}"
                       + (f" EMULATED ({fp['emulator']})" if fp.get("emulator") else ""))
             metrics = row["metrics"]
-            quality = (f"top1 {metrics['top1']:.4f} " if "top1" in metrics else "") + (
-                f"agree {metrics.get('top1_agreement', float('nan')):.3f} "
-                f"cos {metrics.get('fidelity_cosine_min', float('nan')):.5f}")
+            shown = {"top1": ("top1", ".4f"), "top1_agreement": ("agree", ".3f"),
+                     "fidelity_cosine_min": ("cos", ".5f")}
+            quality = " ".join(f"{label} {metrics[key]:{fmt}}"
+                               for key, (label, fmt) in shown.items() if key in metrics)
             timing = f"{row['latency_p50_ms']:>10.3f}" + (" (emulated: meaningless)"
                                                           if fp.get("emulated") else "")
             print(f"{cell_dir.name:<26}{spec['precision']:<6}{side:<5}{finger[:57]:<58}"
