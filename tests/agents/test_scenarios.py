@@ -1,6 +1,7 @@
 """Throughput scenarios (agents/probes/scenarios.py): LoadGen's early-stopping estimate,
 the server search's invariants on its own data, and the digits CNN through the worker in
-each scenario on ONNX Runtime and OpenVINO (short windows; no speed is asserted)."""
+each scenario on ONNX Runtime, OpenVINO, LiteRT and torch (short windows; no speed is
+asserted)."""
 
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ MEASURE = MeasureSpec(batch_sizes=[1], threads=1, warmup_s=0.05, min_iterations=
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("format_name", ["onnx", "openvino"])
+@pytest.mark.parametrize("format_name", ["onnx", "openvino", "tflite", "torch"])
 def test_the_digits_cnn_in_every_scenario_through_the_worker(format_name, cache_dir):
     from agents.launcher import run_cell
 
