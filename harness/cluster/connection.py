@@ -148,7 +148,7 @@ def connect_driver(address: str, logging_level: int = logging.INFO) -> None:
         from ray._private import ray_constants  # imported before the switch was set
         if ray_constants.ENABLE_RAY_CLUSTER:
             raise RuntimeError("Ray was imported before the loopback switch was set")
-    _token_auth()
+    _token_auth(logging_level)
     import ray
 
     def give_up():
@@ -177,15 +177,15 @@ def _first_line(exc: BaseException) -> str:
     return text[:400] or type(exc).__name__
 
 
-def _token_auth() -> None:
+def _token_auth(logging_level: int = logging.INFO) -> None:
     """A driver joining a cluster speaks token authentication when this host has a token:
     Ray does this by itself only for `ray start` and new local clusters. (Ray caches its
-    config at import, so its own helper, which re-reads it, is used.)"""
-    from ray._private.authentication.authentication_token_setup import (
-        maybe_enable_token_auth_if_token_available,
-    )
+    config at import, so its own helper, which re-reads it, is used.) Its notice that token
+    authentication is on is shown at the driver's logging level (the README explains it)."""
+    from ray._private.authentication import authentication_token_setup as setup
 
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    logging.getLogger(setup.__name__).setLevel(max(logging_level, logging.INFO))
+    setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def alive_resources() -> dict[str, float]:

@@ -8,6 +8,7 @@ exists, and joining nodes must carry the same one."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -191,7 +192,7 @@ def list_agents(address: str) -> list[dict]:
     """Alive nodes of the cluster at `address`, with what they advertise."""
     from harness.cluster.connection import connect_driver, shutdown
 
-    connect_driver(address)  # before `import ray`: it selects Ray's loopback mode
+    connect_driver(address, logging.ERROR)  # before `import ray`: it selects loopback mode
     import ray
 
     try:
