@@ -300,14 +300,15 @@ def host_report(as_kind: str | None = None) -> dict:
     gpus, gpu_reason = nvidia_gpus()
     ov_devices, ov_reason = openvino_devices()
     hardware = host_kinds()
+    running_under = emulator()
     report = {"host": socket.gethostname(), "machine": platform.machine(),
               "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "board": board_model(),
               "int8_saturates": int8_saturates(),
               "gpus": gpus, "gpu_reason": gpu_reason,
               "openvino_devices": ov_devices, "openvino_reason": ov_reason,
               "hardware_kinds": hardware, "kinds": [as_kind] if as_kind else hardware,
-              "emulated": bool(as_kind and as_kind not in hardware) or bool(emulator()),
-              "emulator": emulator(),
+              "emulated": bool(as_kind and as_kind not in hardware) or bool(running_under),
+              "emulator": running_under,
               "runtimes": runtimes(), "sensors": energy_sensors(gpus, gpu_reason)}
     report["missing_kinds"] = {kind: _why_not(kind, report) for kind in DEVICE_KINDS
                                if kind not in hardware}

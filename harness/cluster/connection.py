@@ -56,12 +56,6 @@ class ClusterInfo:
         return self.resources.get(resource, 0) >= 1
 
 
-def _loopback_only() -> None:
-    """Keep this process's Ray on loopback (see harness.cluster.loopback); before `import
-    ray`."""
-    keep_on_loopback()
-
-
 def _ray_env() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -83,7 +77,7 @@ def connect(address: str | None, device_kinds: list[str], *,
     level = logging.INFO if verbose else logging.ERROR
     _ray_env()
     if not address or is_loopback(_split_address(address)[0]):
-        _loopback_only()  # before `import ray`, which reads it
+        keep_on_loopback()  # before `import ray`, which reads it (harness.cluster.loopback)
     import ray
 
     if address:
@@ -143,11 +137,13 @@ def connect_driver(address: str, logging_level: int = logging.INFO) -> None:
     _ray_env()
     probe(address)
     if is_loopback(_split_address(address)[0]):
-        _loopback_only()  # a cluster on this machine's loopback: the driver stays there too
-    if "ray" in sys.modules and is_loopback(_split_address(address)[0]):
-        from ray._private import ray_constants  # imported before the switch was set
-        if ray_constants.ENABLE_RAY_CLUSTER:
-            raise RuntimeError("Ray was imported before the loopback switch was set")
+        # a cluster on this machine's loopback: the driver stays there too, which only
+        # works if Ray is imported after the switch
+        keep_on_loopback()
+        if "ray" in sys.modules:
+            from ray._private import ray_constants
+            if ray_constants.ENABLE_RAY_CLUSTER:
+                raise RuntimeError("Ray was imported before the loopback switch was set")
     _token_auth(logging_level)
     import ray
 
