@@ -90,7 +90,8 @@ def _gather(con: duckdb.DuckDBPyConnection, run: dict) -> dict:
 
 # formatting -------------------------------------------------------------------------------
 def _num(value, fmt: str = "{:.3f}") -> str:
-    return "-" if value is None else fmt.format(value)
+    from harness.results.summary import number_text
+    return number_text(value, fmt)
 
 
 def _quality_text(row: dict) -> str:

@@ -9,17 +9,14 @@ from html import escape
 import duckdb
 
 from harness.results import scenario_plots
+from harness.results.summary import number_text
 
 
 def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     """One group per (model, device, batch, shape) with scenario results."""
     rows = con.execute("""
-        SELECT s.*, sr.latency_p99_ms AS offline_p99 FROM scenario_summary s
-        LEFT JOIN scenario_results sr ON sr.run_id = s.run_id AND sr.cell_id = s.cell_id
-             AND sr.batch_size = s.batch_size AND sr.shape = s.shape
-             AND sr.scenario = 'offline'
-        WHERE s.run_id = ? ORDER BY s.model, s.device, s.batch_size, s.shape, s.format,
-                                    s.method""", [run_id])
+        SELECT * FROM scenario_summary WHERE run_id = ?
+        ORDER BY model, device, batch_size, shape, format, method""", [run_id])
     names = [d[0] for d in rows.description]
     groups: dict[tuple, dict] = {}
     for row in (dict(zip(names, r)) for r in rows.fetchall()):
@@ -38,7 +35,7 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
 
 
 def _num(value, fmt: str = "{:.1f}") -> str:
-    return "-" if value is None else fmt.format(value)
+    return number_text(value, fmt)
 
 
 def render_html(groups: list[dict], img, table) -> str:
@@ -56,7 +53,7 @@ def render_html(groups: list[dict], img, table) -> str:
         bounds = {v["server_p99_bound_ms"] for v in group["variants"]} - {None}
         variants = [{"label": f"{v['method']}/{v['format']}",
                      "curve": v["curve"],
-                     "offline": (v["offline_ips"], v["offline_p99"])
+                     "offline": (v["offline_ips"], v["offline_p99_ms"])
                      if v["offline_ips"] else None} for v in group["variants"]]
         parts.append(f"<h3>{escape(title)}</h3>")
         parts.append(img(scenario_plots.latency_vs_throughput(

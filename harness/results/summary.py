@@ -53,6 +53,11 @@ def baseline_methods(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
                                       "AND is_baseline ORDER BY 1", [run_id]).fetchall()]
 
 
+def number_text(value, fmt: str = "{:.3f}") -> str:
+    """A figure as text, '-' when it was not measured (NULL)."""
+    return "-" if value is None else fmt.format(value)
+
+
 def quality_text(value: float | None, metric: str | None,
                  threshold: float | None = None) -> str:
     """'98.89% top1', or 'cosine 0.9991 (>= 0.9)' for a fidelity metric."""
