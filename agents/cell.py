@@ -168,6 +168,7 @@ class CellResult:
     peak_rss_sampled_mb: float | None = None
     processes: int = 1
     agent: dict = field(default_factory=dict)      # the cluster node that measured it
+    phases: dict = field(default_factory=dict)     # seconds per phase (agents/phases.py)
     version: int = CELL_VERSION
 
     @property

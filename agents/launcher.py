@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from agents.cell import CellPayload, CellResult
+from agents.phases import with_launcher_view
 
 LOG_TAIL_CHARS = 2000
 POLL_S = 0.05  # how often the watchdog checks the worker's exit, clock and memory
@@ -148,6 +149,7 @@ def _run_worker(payload: dict, timeout_s: float, *, threads: int, memory: tuple[
         if out_file.is_file():
             result = json.loads(out_file.read_text())
             result["wall_s"] = wall
+            result["phases"] = with_launcher_view(result.get("phases"), started, wall)
             result["peak_rss_sampled_mb"] = peak or None
             if result.get("status") != "ok" and _tail(log_file):
                 result["error"] = f"{result.get('error')}\nLog tail:\n{_tail(log_file)}"

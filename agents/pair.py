@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 
 import numpy as np
 
 from agents.cell import CellPayload
-from agents.worker import normal_priority, open_for, run_and_report, verified
+from agents.worker import exit_now, normal_priority, open_for, run_and_report, verified
 
 
 def _open(cell: CellPayload, batch_size: int):
@@ -71,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

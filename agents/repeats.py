@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from agents.cell import CellResult
+from agents.phases import summed
 from agents.probes.stats import process_median_ci, summarize
 
 # Figures every process measures afresh, and how to combine them.
@@ -63,5 +64,6 @@ def merge_processes(results: list[CellResult], noisy_cv: float = 0.1) -> CellRes
     merged = dataclasses.replace(first)
     merged.measurements = [_pool_batch(rows, noisy_cv) for rows in by_row.values()]
     merged.wall_s = sum(r.wall_s or 0.0 for r in results)
+    merged.phases = summed([r.phases for r in results])
     merged.processes = len(results)
     return merged

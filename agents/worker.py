@@ -23,6 +23,7 @@ import numpy as np
 
 from agents.artifacts import artifact_complete, artifact_digest, artifact_size
 from agents.cell import CellPayload, CellResult, FileRef
+from agents.phases import MAIN_STARTED_KEY, PhaseClock
 
 PARENT_ENV = "HARNESS_PARENT_PID"
 PARENT_CHECK_S = 1.0
@@ -116,7 +117,7 @@ def open_for(cell: CellPayload, artifact: str):
         precision=cell.precision, **options)
 
 
-def measure_cell(cell: CellPayload) -> CellResult:
+def measure_cell(cell: CellPayload, clock: PhaseClock | None = None) -> CellResult:
     from agents.devices import fingerprint
     from agents.evalpack import EvalPack
     from agents.faults import inject
@@ -124,39 +125,48 @@ def measure_cell(cell: CellPayload) -> CellResult:
     from agents.probes.quality import columns, run_samples, task_metrics
     from agents.runtimes import runtime_module
 
+    clock = clock or PhaseClock()
     measure = cell.measure
-    artifact = verified(cell.artifact, "artifact")
-    pack = EvalPack(verified(cell.eval_pack, "eval pack"))
-    counter, energy_reason = _energy_counter(cell.device)
-    result = CellResult(status="ok", device=fingerprint(cell.device), niceness=normal_priority(),
-                        artifact_size_bytes=artifact_size(artifact, cell.artifact.companions))
-    runtime_module(cell.runtime)  # import the runtime before the load clock starts
+    with clock("setup"):
+        artifact = verified(cell.artifact, "artifact")
+        pack = EvalPack(verified(cell.eval_pack, "eval pack"))
+        counter, energy_reason = _energy_counter(cell.device)
+        result = CellResult(status="ok", device=fingerprint(cell.device),
+                            niceness=normal_priority(),
+                            artifact_size_bytes=artifact_size(artifact,
+                                                              cell.artifact.companions))
+        runtime_module(cell.runtime)  # import the runtime before the load clock starts
     inject(cell.cell_id)  # test hook: a no-op unless HARNESS_INJECT_FAULT names this cell
     with RssSampler() as memory:
-        started = time.perf_counter()
-        session = open_for(cell, artifact)
-        # first call: lazy initialisation belongs to load time
-        check_outputs(session.run(pack.sample(0, 0)), pack, cell.runtime)
-        result.load_ms = (time.perf_counter() - started) * 1000.0
+        with clock("load"):
+            started = time.perf_counter()
+            session = open_for(cell, artifact)
+            # first call: lazy initialisation belongs to load time
+            check_outputs(session.run(pack.sample(0, 0)), pack, cell.runtime)
+            result.load_ms = (time.perf_counter() - started) * 1000.0
         result.runtime = session.info
         for j in range(len(pack.shapes)):
             quality: dict = {}
             if measure["accuracy"]:
-                outputs = run_samples(session.run, [pack.sample(j, i)
-                                                    for i in range(pack.samples)])
-                quality = task_metrics(pack.task, outputs, pack.reference(j), pack.labels)
+                with clock("quality"):
+                    outputs = run_samples(session.run, [pack.sample(j, i)
+                                                        for i in range(pack.samples)])
+                    quality = task_metrics(pack.task, outputs, pack.reference(j), pack.labels)
             for batch_size in measure["batch_sizes"]:
-                row = _timed_row(cell, session, pack.batch(j, batch_size), batch_size,
-                                 counter, energy_reason, memory)
+                with clock("timed"):
+                    row = _timed_row(cell, session, pack.batch(j, batch_size), batch_size,
+                                     counter, energy_reason, memory)
                 row |= columns(quality) | {"metrics": quality, "shape": pack.shape_label(j),
                                            "niceness": result.niceness,
                                            "load_ms": result.load_ms}
                 result.measurements.append(row)
         if measure.get("profile"):
-            _profile_rows(session, pack, result.measurements, measure.get("profile_runs", 10),
-                          measure["warmup_s"])
+            with clock("profile"):
+                _profile_rows(session, pack, result.measurements,
+                              measure.get("profile_runs", 10), measure["warmup_s"])
         if len(measure.get("scenarios") or ()) > 1:
-            _scenario_rows(session, pack, result.measurements, measure)
+            with clock("scenarios"):
+                _scenario_rows(session, pack, result.measurements, measure)
     return result
 
 
@@ -227,12 +237,19 @@ def _timed_row(cell: CellPayload, session, inputs: dict, batch_size: int, counte
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_started = time.time()
     parser = argparse.ArgumentParser(prog="python -m agents.worker")
     parser.add_argument("cell", help="cell description (JSON file, agents/cell.py)")
     parser.add_argument("--out", required=True, help="where to write the result (JSON)")
     args = parser.parse_args(argv)
-    return run_and_report(lambda data: measure_cell(CellPayload.from_json(data)).to_json(),
-                          args.cell, args.out)
+    clock = PhaseClock()
+
+    def measure(data: dict) -> dict:
+        result = measure_cell(CellPayload.from_json(data), clock)
+        result.phases = clock.seconds | {MAIN_STARTED_KEY: main_started}
+        return result.to_json()
+
+    return run_and_report(measure, args.cell, args.out)
 
 
 def run_and_report(measure, payload_path: str, out: str) -> int:
@@ -252,5 +269,14 @@ def run_and_report(measure, payload_path: str, out: str) -> int:
     return code
 
 
+def exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: the result is written, and unwinding torch,
+    inductor's compile workers and the runtimes' thread pools cost a torch cell about a
+    second of wall time per measurement (measured: cells.measure_phases 'other')."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -14,6 +14,7 @@ build + measure time, 1.10 by default)."""
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,16 @@ def sweep(matrix: str, cache: str | None, db: Path) -> str:
         con.close()
 
 
+PHASE_ORDER = ("start", "setup", "load", "quality", "timed", "profile", "scenarios", "other")
+
+SLOWEST_SQL = """
+SELECT model || '/' || method || '/' || format AS variant, max(build_wall_s) AS build_s,
+       sum(measure_wall_s) AS measure_s
+FROM cells WHERE run_id = $run GROUP BY ALL ORDER BY coalesce(build_s, 0) + coalesce(measure_s, 0)
+DESC LIMIT 8
+"""
+
+
 def timings(db: Path, run: str) -> dict:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -67,9 +78,28 @@ def timings(db: Path, run: str) -> dict:
         row = cur.fetchone()
         if row is None:
             sys.exit(f"no run {run!r} in {db}")
-        return dict(zip([d[0] for d in cur.description], row))
+        found = dict(zip([d[0] for d in cur.description], row))
+        phases: dict[str, float] = {}
+        for (text,) in con.execute("SELECT measure_phases FROM cells WHERE run_id = $run "
+                                   "AND measure_phases IS NOT NULL", {"run": run}).fetchall():
+            for phase, seconds in json.loads(text).items():
+                phases[phase] = phases.get(phase, 0.0) + seconds
+        found["phases"] = phases
+        found["slowest"] = con.execute(SLOWEST_SQL, {"run": run}).fetchall()
+        return found
     finally:
         con.close()
+
+
+def print_breakdown(t: dict) -> None:
+    """The measurements' time by phase (schema v13) and the variants that cost the most."""
+    if t["phases"]:
+        print("  measurement time by phase (summed over cells):")
+        for phase in sorted(t["phases"], key=lambda p: (PHASE_ORDER + (p,)).index(p)):
+            print(f"    {phase:<12} {t['phases'][phase]:8.1f} s")
+    print("  costliest variants (build + measure):")
+    for variant, build_s, measure_s in t["slowest"]:
+        print(f"    {variant:<40} build {build_s or 0:6.1f} s  measure {measure_s or 0:6.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  the rest           {t['wall_s'] - t['startup_s'] - busy:8.1f} s   (planning, "
           "storing, scheduling, worker start-up)")
     print(f"  wall / (build + measure) {overhead:.3f}   (target <= {args.max_overhead:.2f})")
+    print_breakdown(t)
     first = t["first_row_s"]
     print(f"  first measured row {first if first is not None else float('nan'):8.1f} s   "
           f"(target <= {args.max_first_row:.0f} s)")

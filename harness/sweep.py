@@ -4,6 +4,7 @@ result into the store as it arrives, and summarise."""
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import socket
 import subprocess
@@ -87,11 +88,29 @@ class _StopRequest:
 
 
 def _cell_line(outcome: CellOutcome, rows: list[dict]) -> str:
-    """One line per finished cell: readable in CI logs, where no progress bar is drawn."""
-    detail = ", ".join(f"b{r['batch_size']} p50 {r['latency_p50_ms']:.3f} ms" for r in rows)
+    """One line per finished cell: readable in CI logs, where no progress bar is drawn.
+    Each (batch, shape) row's p50, the quality once (it is the same for every batch), and
+    what the cell cost: its variant's build (or that it came from the cache) and its
+    measurement."""
     if outcome.status != "ok":
         detail = (outcome.error or "").strip().splitlines()[0][:160] if outcome.error else ""
-    return f"{outcome.status:<11} {outcome.cell.cell_id}  {detail}"
+        return f"{outcome.status:<11} {outcome.cell.cell_id}  {detail}"
+    latencies = ", ".join(
+        f"b{r['batch_size']}{' ' + r['shape'] if r.get('shape') else ''} p50 "
+        f"{r['latency_p50_ms']:.3f} ms" for r in rows)
+    parts = [latencies]
+    quality = next((r for r in rows if r.get("quality") is not None), None)
+    if quality:
+        parts.append(f"{quality['quality_metric']} {quality['quality']:.4f}")
+    cost = []
+    if outcome.build_wall_s is not None:
+        cost.append("cached build" if (outcome.variant or {}).get("cached")
+                    else f"built in {outcome.build_wall_s:.0f} s")
+    if outcome.result is not None and outcome.result.wall_s is not None:
+        cost.append(f"measured in {outcome.result.wall_s:.0f} s")
+    if cost:
+        parts.append(", ".join(cost))
+    return f"{outcome.status:<11} {outcome.cell.cell_id}  " + "; ".join(parts)
 
 
 class _Recorder:
@@ -152,7 +171,8 @@ class _Recorder:
                               device_id=dev_id, build_cached=variant.get("cached"),
                               started_at=outcome.started_at, measurements=rows,
                               build_wall_s=outcome.build_wall_s,
-                              measure_wall_s=result.wall_s if result is not None else None)
+                              measure_wall_s=result.wall_s if result is not None else None,
+                              measure_phases=result.phases if result is not None else None)
         if outcome.status == "unavailable":
             # out of the bar's total: they take no time, and counting them as done at the
             # start would make the ETA read as if the whole sweep ran that fast
@@ -202,6 +222,17 @@ def _writable_folder(folder: Path, what: str) -> Path:
     return folder.resolve()
 
 
+COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def compile_cache_here(cache: Path) -> None:
+    """torch.compile's caches (inductor's FX graphs and kernels) under the artifact cache
+    for the embedded node's workers, which inherit this environment: a rerun compiles from
+    the cache, and clearing `results/cache` clears them with the rest. A user's own setting
+    wins."""
+    os.environ.setdefault(COMPILE_CACHE_ENV, str(Path(cache).resolve() / "inductor"))
+
+
 def _storage_error(db: str, exc: Exception) -> InputError:
     return InputError(f"cannot write the results database ({type(exc).__name__}: {exc}); is "
                       "the disk full or the folder read-only? Every cell written before this "
@@ -249,6 +280,8 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
         with progress:
             task_id = progress.add_task("starting Ray", total=len(todo))
             recorder = _Recorder(store, run_id, progress, task_id)
+            if not address:
+                compile_cache_here(cache)
             cluster = connect(address, detect_kinds(), verbose=verbose)
             store.cluster_ready(run_id)
             stop.claim()

@@ -30,6 +30,39 @@ def test_plan_prints_a_table():
     assert out.returncode == 0 and "cells to measure" in out.stdout
 
 
+def test_the_default_job_keeps_every_method_family_format_and_model_kind(shipped_models):
+    """edge.yaml measures each method where it shows something, not every combination:
+    still every kind of method (and the quantization modes), every CPU format, every kind
+    of model source, and TensorRT planned (skipped only for want of TensorRT or a GPU)."""
+    import yaml
+
+    matrix = yaml.safe_load((MATRIX_DIR / "edge.yaml").read_text())
+    methods = {m["name"]: m for m in matrix["methods"]}
+    sources = {m["name"]: m["source"].partition(":")[0] for m in matrix["models"]}
+    plan = json.loads(run_cli("plan", str(MATRIX_DIR / "edge.yaml"), "--json").stdout)
+    cpu = [c for c in plan["cells"] if c["device"] == "intel-cpu"]
+
+    def family(name: str) -> str:
+        spec = methods[re.sub(r"-p\d+$", "", name)]
+        return "chain" if "chain" in spec else spec["kind"] + ":" + str(
+            spec.get("mode") or spec.get("structure") or spec.get("dtype") or "")
+
+    assert {family(c["method"]) for c in cpu} == {family(m) for m in methods}
+    assert {c["format"] for c in cpu} == {"torch", "onnx", "openvino", "tflite"}
+    assert {sources[c["model"]] for c in cpu} == set(sources.values())
+    tensorrt = [s for s in plan["skipped"] if s["format"] == "tensorrt"
+                and s["device"] == "nvidia-gpu"]
+    planned = {s["method"] for s in tensorrt if "excluded" not in s["reason"]}
+    assert {"fp32", "int8"} <= planned, planned
+
+
+def test_plan_tells_the_cells_the_matrix_excludes_once(tmp_path):
+    out = run_cli("plan", str(MATRIX_DIR / "edge.yaml"))
+    assert out.returncode == 0
+    [line] = [line for line in out.stdout.splitlines() if "excluded by the matrix" in line]
+    assert "exclude [0-" in line  # the rules as spans, not one line per rule
+
+
 MODEL = ("name: x\nmodels: [{{name: a, source: {source}, {extra}}}]\n"
          "methods: [{{name: f, kind: baseline}}]\nformats: [onnx]\ndevices: [intel-cpu]\n")
 BROKEN_MODEL = "def build():\n    raise RuntimeError('this factory always fails')\n"

@@ -53,19 +53,50 @@ def derived_model(loaded, steps, ctx):
     folder = Path(ctx.cache_dir) / "derived"
     folder.mkdir(parents=True, exist_ok=True)
     path, meta = folder / f"{key}.pt", folder / f"{key}.json"
+    graph_path = folder / f"{key}.pt2"  # exported programs: harness/build/exported_graphs.py
     with open(folder / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file() and meta.is_file():
-            try:
-                module = torch.load(path, map_location="cpu", weights_only=False)
-                return module.eval(), json.loads(meta.read_text())
-            except Exception:  # noqa: BLE001 - a corrupt entry is rebuilt
-                pass
+        cached = _load(path, graph_path, meta)
+        if cached is not None:
+            return cached
         module, report = apply_model_steps(loaded.module, model_steps, ctx)
-        try:
-            torch.save(module, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
-            meta.write_text(json.dumps(report))
-        except Exception:  # noqa: BLE001 - a module that cannot be pickled is rebuilt each time
-            path.with_suffix(".tmp").unlink(missing_ok=True)
+        _save(module, report, path, graph_path, meta, ctx)
     return module, report
+
+
+def _load(path: Path, graph_path: Path, meta: Path):
+    import torch
+
+    from harness.build.exported_graphs import load_graph
+
+    if not meta.is_file():
+        return None
+    try:
+        if path.is_file():
+            module = torch.load(path, map_location="cpu", weights_only=False).eval()
+        elif graph_path.is_file():
+            module = load_graph(graph_path)
+        else:
+            return None
+        return module, json.loads(meta.read_text())
+    except Exception:  # noqa: BLE001 - a corrupt entry is rebuilt
+        return None
+
+
+def _save(module, report: dict, path: Path, graph_path: Path, meta: Path, ctx) -> None:
+    import torch
+
+    from harness.build.exported_graphs import is_graph, save_graph
+
+    try:
+        torch.save(module, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+    except Exception:  # noqa: BLE001 - not picklable: an exported program, if it exports
+        path.with_suffix(".tmp").unlink(missing_ok=True)
+        if not is_graph(module):
+            return  # rebuilt each time
+        try:
+            save_graph(module, graph_path, ctx.dataset.calib_x[:2])
+        except Exception:  # noqa: BLE001 - neither form: rebuilt each time
+            return
+    meta.write_text(json.dumps(report))

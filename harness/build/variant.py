@@ -117,7 +117,8 @@ def _key_payload(request: VariantRequest, weights_digest: str, toolchain: dict,
         # warnings=False: the Python API's specs are built with model_construct and hold
         # what the matrix schema has no field type for (its in-memory data as
         # "api-<digest>", named dims such as "seq"); the key needs only their JSON.
-        "model": request.model.model_dump(mode="json", exclude={"name"}, warnings=False)
+        "model": request.model.model_dump(
+            mode="json", exclude={"name", "batch_sizes"}, warnings=False)
         | {"weights_digest": weights_digest, "source_code": source_code,
            "inputs": [s.to_json() for s in inputs], "data": data_digest},
         "format": {"name": request.format, "options": format_options,

@@ -99,8 +99,9 @@ class Coordinator:
     def _measure_payload(self, cell: Cell, manifest: dict) -> dict:
         from agents.cell import CellPayload
 
+        measure = self.plan.loaded.matrix.measure_for(cell.model)
         return CellPayload.from_manifest(cell.cell_id, cell.device, manifest,
-                                         self.plan.loaded.matrix.measure.model_dump()).to_json()
+                                         measure.model_dump()).to_json()
 
     def _requests(self, cells: list[Cell]):
         from harness.build.reduce_range import resolve as resolve_reduce_range
@@ -120,7 +121,7 @@ class Coordinator:
                                      base_dir=str(self.plan.loaded.base_dir),
                                      cache_dir=self.cache_dir,
                                      shapes=tuple(self.plan.loaded.shapes(model)),
-                                     batch_sizes=tuple(matrix.measure.batch_sizes))
+                                     batch_sizes=tuple(matrix.measure_for(model).batch_sizes))
             yield request, group
 
     @staticmethod

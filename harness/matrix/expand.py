@@ -55,7 +55,8 @@ def expand(loaded: LoadedMatrix) -> Plan:
 
     matrix = loaded.matrix
     plan = Plan(loaded=loaded)
-    rules = [(i, r.model, r.method, r.format, r.device) for i, r in enumerate(matrix.exclude)]
+    rules = [(i, r.names("model"), r.names("method"), r.names("format"), r.names("device"))
+             for i, r in enumerate(matrix.exclude)]
     reasons: dict[tuple, str | None] = {}
     for model in matrix.models:
         facts = loaded.facts[model.name]
@@ -73,10 +74,10 @@ def expand(loaded: LoadedMatrix) -> Plan:
                         # ExcludeRule.matches, inlined: up to 10k cells x 1000 rules; a rule
                         # naming a nas method covers all of its Pareto members
                         rule = next((i for i, mo, me, fo, de in rules
-                                     if (mo is None or mo == model.name)
-                                     and (me is None or me == method.name)
-                                     and (fo is None or fo == fmt)
-                                     and (de is None or de == device)), None)
+                                     if (mo is None or model.name in mo)
+                                     and (me is None or method.name in me)
+                                     and (fo is None or fmt in fo)
+                                     and (de is None or device in de)), None)
                         if rule is not None:
                             plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
                             continue

@@ -4,6 +4,7 @@ by reason (or every cell with --all, or JSON with --json)."""
 from __future__ import annotations
 
 import json
+import re
 
 
 def run_plan(args, make_console) -> int:
@@ -20,6 +21,10 @@ def run_plan(args, make_console) -> int:
     else:
         _print_grouped(plan, console)
     return 0
+
+
+EXCLUDED = re.compile(r"^excluded by exclude\[(\d+)\]$")
+EXCLUDED_GROUP = "excluded"
 
 
 def _print_grouped(plan, console) -> None:
@@ -47,8 +52,17 @@ def _print_grouped(plan, console) -> None:
     if not plan.skipped:
         return
     reasons: dict = defaultdict(list)
+    rules: set[str] = set()
     for s in plan.skipped:
-        reasons[s.reason].append(s.cell.cell_id)
+        rule = EXCLUDED.match(s.reason)
+        if rule:  # one line for every cell the matrix excludes, whichever rule did
+            rules.add(rule.group(1))
+            reasons[EXCLUDED_GROUP].append(s.cell.cell_id)
+        else:
+            reasons[s.reason].append(s.cell.cell_id)
+    if rules:
+        reasons[f"excluded by the matrix: exclude {_spans(sorted(map(int, rules)))}"] = (
+            reasons.pop(EXCLUDED_GROUP))
     skipped = Table(title=f"{len(plan.skipped)} skipped cells, {len(reasons)} reasons "
                           f"(harness plan --all lists every cell)")
     skipped.add_column("cells", justify="right")
@@ -58,6 +72,17 @@ def _print_grouped(plan, console) -> None:
         skipped.add_row(str(len(cells)), reason, "\n".join(cells[:2])
                         + (f"\n(+{len(cells) - 2} more)" if len(cells) > 2 else ""))
     console.print(skipped)
+
+
+def _spans(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> '[0-2], [5]'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"[{a}]" if a == b else f"[{a}-{b}]" for a, b in spans)
 
 
 def _print_every_cell(plan, console) -> None:

@@ -89,6 +89,10 @@ class ModelSpec(Strict):
     inputs: dict[InputName, InputDecl] | None = Field(default=None, max_length=64)
     task: Literal[tuple(TASKS)] | None = None   # None: the source's default
     dataset: DatasetSpec = "synthetic"
+    # this model's batch sizes in place of measure.batch_sizes (a large model measured at
+    # batch 1 only, where a batch of 8 would cost seconds a call)
+    batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        default=None, min_length=1, max_length=16)
 
     @field_validator("source")
     @classmethod
@@ -108,6 +112,8 @@ class ModelSpec(Strict):
                              "sources")
         if self.dataset == "digits" and self.source.startswith("torchvision:"):
             raise ValueError("dataset 'digits' has 1x32x32 inputs; use it with builtin models")
+        if self.batch_sizes is not None and len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise ValueError("batch_sizes must not repeat")
         return self
 
     @property
@@ -174,16 +180,25 @@ class MeasureSpec(Strict):
 
 
 class ExcludeRule(Strict):
-    model: Name | None = None
-    method: Name | None = None
-    format: FormatName | None = None
-    device: DeviceKind | None = None
+    """Cells matching every field given are skipped; a field is one name or a list of
+    names (any of them): {method: [kd, nas], format: [tflite, torch]}."""
+    model: Name | list[Name] | None = None
+    method: Name | list[Name] | None = None
+    format: FormatName | list[FormatName] | None = None
+    device: DeviceKind | list[DeviceKind] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ExcludeRule":
         if not any((self.model, self.method, self.format, self.device)):
             raise ValueError("an exclude rule needs at least one of model, method, format, device")
         return self
+
+    def names(self, field: str) -> frozenset | None:
+        """The names a field matches, or None where the rule leaves it open."""
+        value = getattr(self, field)
+        if value is None:
+            return None
+        return frozenset([value] if isinstance(value, str) else value)
 
 
 class Matrix(Strict):
@@ -214,12 +229,10 @@ class Matrix(Strict):
         model_names = {m.name for m in self.models}
         method_names = {m.name for m in self.methods}
         for i, rule in enumerate(self.exclude):
-            if rule.model and rule.model not in model_names:
-                raise ValueError(f"exclude[{i}].model: {rule.model!r} is not a model of this "
-                                 f"matrix (allowed: {_names(model_names)})")
-            if rule.method and rule.method not in method_names:
-                raise ValueError(f"exclude[{i}].method: {rule.method!r} is not a method of this "
-                                 f"matrix (allowed: {_names(method_names)})")
+            for field, known in (("model", model_names), ("method", method_names)):
+                for name in sorted((rule.names(field) or frozenset()) - known):
+                    raise ValueError(f"exclude[{i}].{field}: {name!r} is not a {field} of this "
+                                     f"matrix (allowed: {_names(known)})")
         for method in self.methods:
             self.steps(method.name)  # raises on dangling references and cycles
         self._check_chains_and_training()
@@ -270,6 +283,13 @@ class Matrix(Strict):
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
+
+    def measure_for(self, model: str) -> MeasureSpec:
+        """The measure settings of one model's cells: its own batch sizes where it has
+        them."""
+        sizes = self.model(model).batch_sizes
+        return self.measure if sizes is None else self.measure.model_copy(
+            update={"batch_sizes": list(sizes)})
 
     def steps(self, method_name: str) -> list[StepSpec]:
         """Flatten a method (a chain may name other chains) into its ordered steps. A nas

@@ -39,7 +39,7 @@ def check(step) -> str | None:
     return None
 
 
-def _allow_train_eval(graph: torch.nn.Module) -> None:
+def allow_train_eval(graph: torch.nn.Module) -> None:
     """Let .train()/.eval() switch an exported graph (batch norm, dropout) and return it, as
     nn.Module's do: training.train/top1 and the build call them. torchao's
     allow_exported_model_train_eval returns None from them."""
@@ -133,14 +133,14 @@ def apply_qat(module: torch.nn.Module, step, ctx: BuildContext) -> MethodOutput:
                                     dynamic_shapes=(batch_dim(),)).module()
         quantizer = X86InductorQuantizer().set_global(quantization_config(step.scheme))
         prepared = prepare_qat_pt2e(graph, quantizer)
-    _allow_train_eval(prepared)
+    allow_train_eval(prepared)
     _calibrate(prepared, calib_x)
     after_calibration = top1(prepared, val_x, val_y, threads=threads)
     history = train(prepared, (train_x, train_y), step.train, threads=threads, label="qat")
     fake_quant = top1(prepared, val_x, val_y, threads=threads)
     with torch_threads(threads):
         converted = convert_pt2e(prepared)
-    _allow_train_eval(converted)
+    allow_train_eval(converted)
     converted.eval()
     converted_top1 = top1(converted, val_x, val_y, threads=threads)
     quant_ops = sum(1 for n in converted.graph.nodes if n.op == "call_function"

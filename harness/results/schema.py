@@ -307,6 +307,10 @@ V12 = [
          AND s.batch_size = r.batch_size AND s.shape = r.shape AND s.scenario = 'server'
     WHERE r.status = 'ok' AND (o.scenario IS NOT NULL OR s.scenario IS NOT NULL)"""]
 
+# v13: where each measurement's wall time went (agents/phases.py): worker start-up, set-up,
+# load, quality pass, timed loops, profile, scenarios, the rest; seconds per phase.
+V13 = ["ALTER TABLE cells ADD COLUMN measure_phases JSON"]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema: runs, variants, devices, cells, measurements, samples", V1),
     (2, "results view with matrix, tag and baseline flag; pareto and latest views", V2),
@@ -321,5 +325,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (10, "per-layer profiles: op_profiles, op_type_profile and precision_profile views", V10),
     (11, "results view: emulated (the device's flag) on every row", V11),
     (12, "throughput scenarios: scenario_results, server_rates, scenario_summary view", V12),
+    (13, "each measurement's wall time by phase: cells.measure_phases", V13),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

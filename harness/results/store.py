@@ -179,7 +179,8 @@ class Store:
                    variant_id: str | None = None, device_id: str | None = None,
                    build_cached: bool | None = None, started_at: datetime | None = None,
                    measurements: list[dict] = (), build_wall_s: float | None = None,
-                   measure_wall_s: float | None = None) -> None:
+                   measure_wall_s: float | None = None,
+                   measure_phases: dict | None = None) -> None:
         """One transaction per cell: its row, its measurements and its raw samples."""
         now = utcnow()
         self.con.execute("BEGIN TRANSACTION")
@@ -187,11 +188,12 @@ class Store:
             self.con.execute(
                 "INSERT OR REPLACE INTO cells (run_id, cell_id, model, method, format, device, "
                 "variant_id, device_id, status, error, build_cached, started_at, finished_at, "
-                "build_wall_s, measure_wall_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "build_wall_s, measure_wall_s, measure_phases) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, cell.cell_id, cell.model, cell.method, cell.format, cell.device,
                  variant_id, device_id, status, error, build_cached, started_at or now, now,
-                 build_wall_s, measure_wall_s])
+                 build_wall_s, measure_wall_s,
+                 json.dumps(measure_phases) if measure_phases else None])
             for row in measurements:
                 self._write_measurement(run_id, cell.cell_id, row)
             self.con.execute("COMMIT")

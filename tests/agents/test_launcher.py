@@ -58,6 +58,12 @@ def test_a_real_onnx_cell_is_measured(cell):
         assert row["peak_rss_sampled_mb"] > 0 and row["processes"] == 1
     assert result.runtime["runtime"] == "onnxruntime"
     assert result.device["kind"] == "intel-cpu"
+    # where the wall time went: every phase the worker went through, and the rest
+    phases = result.phases
+    assert {"start", "setup", "load", "quality", "timed", "other"} <= set(phases)
+    assert "profile" not in phases and "scenarios" not in phases  # not asked for
+    assert all(v >= 0 for v in phases.values())
+    assert sum(phases.values()) == pytest.approx(result.wall_s, abs=0.01)
 
 
 def test_several_processes_are_pooled_with_a_ci_that_spans_them(cell):
@@ -72,6 +78,8 @@ def test_several_processes_are_pooled_with_a_ci_that_spans_them(cell):
     low, high = row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"]
     assert low <= min(row["latency_process_p50s_ms"]) and high >= max(row["latency_process_p50s_ms"])
     assert row["accuracy_top1"] == pytest.approx(0.9)  # from the first process
+    assert result.phases["quality"] > 0 and result.phases["timed"] > 0
+    assert sum(result.phases.values()) == pytest.approx(result.wall_s, abs=0.05)
 
 
 def test_a_failure_in_a_later_process_fails_the_cell_naming_it(cell, monkeypatch):

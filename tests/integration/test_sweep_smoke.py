@@ -97,9 +97,13 @@ def test_each_variant_is_measured_before_the_next_build_starts(swept):
 def test_the_sweep_records_where_its_time_went(swept):
     db, runs, _ = swept
     for run in runs:
-        cells = query(db, f"select build_wall_s, measure_wall_s from cells "
+        cells = query(db, f"select build_wall_s, measure_wall_s, measure_phases from cells "
                           f"where run_id = '{run}' and status = 'ok'")
         assert cells and all(c["build_wall_s"] > 0 and c["measure_wall_s"] > 0 for c in cells)
+        for cell in cells:  # the measurement's wall time, phase by phase
+            phases = json.loads(cell["measure_phases"])
+            assert {"start", "load", "timed"} <= set(phases)
+            assert sum(phases.values()) == pytest.approx(cell["measure_wall_s"], abs=0.05)
         [row] = query(db, f"select started_at <= cluster_ready_at and cluster_ready_at <= "
                           f"finished_at as ordered from runs where run_id = '{run}'")
         assert row["ordered"]

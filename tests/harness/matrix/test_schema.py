@@ -61,6 +61,27 @@ def test_exclude_rules_skip_with_the_rule_named(tmp_path):
     assert Cell("digits-cnn", "fp32", "onnx", "intel-cpu") in plan.cells
 
 
+def test_an_exclude_rule_field_may_list_names_and_matches_any_of_them(tmp_path):
+    data = BASE | {"exclude": [{"model": ["r18"], "method": ["dyn", "int8"],
+                                "format": ["onnx", "torch"]}]}
+    plan = expand(load_matrix(write(tmp_path, data)))
+    reasons = {s.cell.cell_id: s.reason for s in plan.skipped}
+    for cell in ("r18/dyn/onnx/intel-cpu", "r18/int8/onnx/intel-cpu",
+                 "r18/int8/torch/intel-cpu"):
+        assert reasons[cell] == "excluded by exclude[0]"
+    runnable = {c.cell_id for c in plan.cells}
+    assert {"r18/fp32/onnx/intel-cpu", "digits-cnn/int8/onnx/intel-cpu"} <= runnable
+
+
+def test_a_model_may_have_its_own_batch_sizes(tmp_path):
+    models = [BASE["models"][0], BASE["models"][1] | {"batch_sizes": [1]}]
+    matrix = load_matrix(write(tmp_path, BASE | {"models": models,
+                                                 "measure": {"batch_sizes": [1, 8]}})).matrix
+    assert matrix.measure_for("r18").batch_sizes == [1]
+    assert matrix.measure_for("digits-cnn").batch_sizes == [1, 8]
+    assert matrix.measure.batch_sizes == [1, 8]  # the matrix's own setting is untouched
+
+
 def test_static_quantization_gets_explicit_calibration_defaults(tmp_path):
     matrix = load_matrix(write(tmp_path, BASE)).matrix
     int8 = matrix.method("int8")
@@ -97,6 +118,12 @@ def test_chains_flatten_and_quantization_must_come_last(tmp_path):
      "max_seconds must be >= min_seconds"),
     (lambda d: d | {"models": BASE["models"] * 2}, "models", "duplicate name"),
     (lambda d: d | {"exclude": [{"model": "ghost"}]}, "exclude[0].model", "not a model"),
+    (lambda d: d | {"exclude": [{"model": ["r18", "ghost"]}]}, "exclude[0].model",
+     "'ghost' is not a model"),
+    (lambda d: d | {"exclude": [{"format": ["onnx", "coreml"]}]}, "exclude[0].format",
+     "coreml"),
+    (lambda d: d | {"models": [BASE["models"][0] | {"batch_sizes": [8, 8]}]},
+     "models[0]", "batch_sizes must not repeat"),
     (lambda d: d | {"models": [{"name": "m", "source": "http://x"}]}, "models[0].source",
      "builtin:NAME"),
     (lambda d: d | {"models": [{"name": "m", "source": "torchvision:resnet18"}]},

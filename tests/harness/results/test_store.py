@@ -143,12 +143,14 @@ def test_a_cell_keeps_its_build_and_measurement_times_and_the_run_its_cluster_st
     """benchmarks/sweep_time.py reads where a sweep's time went from these."""
     store.cluster_ready("r1")
     store.write_cell("r1", CELL, status="ok", measurements=[measurement(1)],
-                     build_wall_s=12.5, measure_wall_s=3.25)
+                     build_wall_s=12.5, measure_wall_s=3.25,
+                     measure_phases={"load": 0.5, "timed": 2.0, "other": 0.75})
     store.write_cell("r1", Cell("m", "fp32", "onnx", "arm-edge"), status="unavailable",
                      error="no agent")
-    got = store.con.execute("SELECT cell_id, build_wall_s, measure_wall_s FROM cells "
-                            "ORDER BY cell_id").fetchall()
-    assert got == [("m/fp32/onnx/arm-edge", None, None), ("m/fp32/onnx/intel-cpu", 12.5, 3.25)]
+    got = store.con.execute("SELECT cell_id, build_wall_s, measure_wall_s, "
+                            "measure_phases->>'timed' FROM cells ORDER BY cell_id").fetchall()
+    assert got == [("m/fp32/onnx/arm-edge", None, None, None),
+                   ("m/fp32/onnx/intel-cpu", 12.5, 3.25, "2.0")]
     ready, started = store.con.execute("SELECT cluster_ready_at, started_at FROM runs "
                                        "WHERE run_id = 'r1'").fetchone()
     assert ready >= started
