@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 from rich.console import Console
+from rich.table import Column
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -94,23 +95,21 @@ def _cell_line(outcome: CellOutcome, rows: list[dict]) -> str:
     measurement."""
     if outcome.status != "ok":
         detail = (outcome.error or "").strip().splitlines()[0][:160] if outcome.error else ""
-        return f"{outcome.status:<11} {outcome.cell.cell_id}  {detail}"
-    latencies = ", ".join(
-        f"b{r['batch_size']}{' ' + r['shape'] if r.get('shape') else ''} p50 "
-        f"{r['latency_p50_ms']:.3f} ms" for r in rows)
-    parts = [latencies]
+        return f"{outcome.status:<7} {outcome.cell.cell_id}  {detail}"
+    parts = [", ".join(f"b{r['batch_size']}{' ' + r['shape'] if r.get('shape') else ''} "
+                       f"{r['latency_p50_ms']:.3f} ms" for r in rows) + " p50"]
     quality = next((r for r in rows if r.get("quality") is not None), None)
     if quality:
         parts.append(f"{quality['quality_metric']} {quality['quality']:.4f}")
     cost = []
     if outcome.build_wall_s is not None:
-        cost.append("cached build" if (outcome.variant or {}).get("cached")
-                    else f"built in {outcome.build_wall_s:.0f} s")
+        cost.append("cached" if (outcome.variant or {}).get("cached")
+                    else f"build {outcome.build_wall_s:.0f} s")
     if outcome.result is not None and outcome.result.wall_s is not None:
-        cost.append(f"measured in {outcome.result.wall_s:.0f} s")
+        cost.append(f"measure {outcome.result.wall_s:.0f} s")
     if cost:
         parts.append(", ".join(cost))
-    return f"{outcome.status:<11} {outcome.cell.cell_id}  " + "; ".join(parts)
+    return f"{outcome.status:<7} {outcome.cell.cell_id}  " + "; ".join(parts)
 
 
 class _Recorder:
@@ -125,9 +124,9 @@ class _Recorder:
     def on_variant(self, manifest: dict) -> None:
         self.store.write_variant(manifest)
 
-    def on_phase(self, text: str) -> None:
+    def on_phase(self, phase: str, current: str = "") -> None:
         self.flush_unavailable()
-        self.progress.update(self.task_id, description=text)
+        self.progress.update(self.task_id, description=phase, current=current)
 
     def flush_unavailable(self) -> None:
         """Cells that cannot run, one line per reason (not per cell)."""
@@ -146,8 +145,10 @@ class _Recorder:
         task = self.progress.tasks[0]
         eta = (f", about {task.time_remaining / 60:.0f} min left"
                if task.time_remaining is not None else "")
+        current = task.fields.get("current")
+        now = f"; {task.description} {current}" if current else ""
         console.print(f"progress {self.done}/{task.total:.0f} cells, "
-                      f"{task.elapsed / 60:.1f} min{eta}", markup=False, highlight=False,
+                      f"{task.elapsed / 60:.1f} min{eta}{now}", markup=False, highlight=False,
                       soft_wrap=True)
 
     def on_cell(self, outcome: CellOutcome) -> None:
@@ -268,8 +269,12 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
                   + (f" ({len(plan.cells) - len(todo)} already done)" if resume else "")
                   + f", {len(plan.skipped)} skipped (see `harness plan {matrix_path}`)")
     status = "interrupted"
-    progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    progress = Progress(TextColumn("{task.description:<10}"), BarColumn(bar_width=24),
+                        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                        TimeRemainingColumn(),
+                        # the variant or cell now: cut to the terminal's width, never wrapped
+                        TextColumn("{task.fields[current]}", markup=False,
+                                   table_column=Column(no_wrap=True, overflow="ellipsis")),
                         console=console, transient=False,
                         # cells alternate long builds and short measurements: a rate over
                         # the last 10 minutes, not rich's default 30 s, keeps the ETA steady
@@ -278,7 +283,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
     stop.claim()
     try:
         with progress:
-            task_id = progress.add_task("starting Ray", total=len(todo))
+            task_id = progress.add_task("starting", total=len(todo), current="Ray")
             recorder = _Recorder(store, run_id, progress, task_id)
             if not address:
                 compile_cache_here(cache)
@@ -290,7 +295,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
                                                 recorder.on_phase, stop.requested))
             coordinator.run(todo)
             recorder.flush_unavailable()
-            progress.update(task_id, description="done")
+            progress.update(task_id, description="done", current="")
         counts = store.status_counts(run_id)
         status = "failed" if counts.get("failed", 0) + counts.get("timeout", 0) else "ok"
         return SweepResult(run_id, status, counts)

@@ -74,7 +74,8 @@ class CellOutcome:
 class Callbacks:
     on_variant: Callable[[dict], None]
     on_cell: Callable[[CellOutcome], None]
-    on_phase: Callable[[str], None] = lambda text: None
+    # the phase (building, measuring) and what it is on now: a variant or a cell
+    on_phase: Callable[[str, str], None] = lambda phase, current: None
     stop_requested: Callable[[], bool] = lambda: False  # checked between results
 
 
@@ -199,7 +200,8 @@ class Coordinator:
         self.pending[task.submit()] = task
 
     def _submit_build(self, request, group: list[Cell]) -> None:
-        self.callbacks.on_phase("building variants")
+        self.callbacks.on_phase("building", f"{request.model.name}/{request.method}/"
+                                            f"{request.format}")
         resources = self._build_resources(request)
         holder: dict = {}
 
@@ -254,7 +256,7 @@ class Coordinator:
                                                    build_wall_s=build_wall_s))
             return
         self.callbacks.on_variant(manifest)
-        self.callbacks.on_phase("measuring")
+        self.callbacks.on_phase("measuring", ", ".join(c.cell_id for c in task.cells))
         files_ref = task.shipped["files"] if self._ship else None
         for cell in task.cells:
             self._submit_measure(cell, manifest, files_ref, build_wall_s)
