@@ -24,6 +24,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 import harness
 from harness.tasks import quality_columns
 from harness.cluster.coordinator import Callbacks, CellOutcome, Coordinator
+from harness.cluster.tasks import COMPILE_CACHE_ENV
 from harness.errors import InputError
 from harness.matrix.expand import expand
 from harness.matrix.load import load_matrix
@@ -221,9 +222,6 @@ def _writable_folder(folder: Path, what: str) -> Path:
         raise InputError(f"cannot write to the {what} folder: {exc.strerror or exc}",
                          file=str(folder)) from None
     return folder.resolve()
-
-
-COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 
 def compile_cache_here(cache: Path) -> None:

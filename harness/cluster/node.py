@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.cluster.connection import BUILD, HOST_SLOT, device_resource, label, label_value
 from harness.cluster.loopback import LOOPBACK_IP, address_host, is_loopback, keep_on_loopback
+from harness.cluster.tasks import COMPILE_CACHE_ENV, agent_cache
 from harness.errors import InputError
 
 STOP_TIMEOUT_S = 60       # after Ctrl-C / SIGTERM, the node is killed if it has not stopped
@@ -133,6 +134,8 @@ def start_agent(*, address: str | None, head: bool, as_kind: str | None, build: 
         keep_on_loopback(env)
     if as_kind:
         env[EMULATED_ENV] = as_kind  # the node's workers record their kind as emulated
+    # torch.compile's caches beside the agent's artifact cache (a user's own setting wins)
+    env.setdefault(COMPILE_CACHE_ENV, str(agent_cache() / "inductor"))
     out(f"agent on {report['host']}: serves {', '.join(spec.kinds) or 'no device'}"
         + (" (emulated)" if spec.emulated else "") + (", builds" if BUILD in spec.resources
                                                       else ""))

@@ -15,6 +15,9 @@ from pathlib import Path
 
 FETCH_TIMEOUT_S = 600.0     # an artifact that cannot be fetched in this long fails the cell
 AGENT_CACHE_ENV = "HARNESS_AGENT_CACHE"
+# torch.compile's caches (inductor's FX graphs and kernels): a worker that measures a torch
+# cell compiles from them, so a rerun does not compile again
+COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 
 def _files(entry: dict) -> dict[str, bytes]:
@@ -41,7 +44,7 @@ def build_task(request, ship: bool = False) -> tuple[dict, dict | None]:
                       "eval_pack": _files({"path": manifest["eval_pack"]["path"]})}
 
 
-def _agent_cache() -> Path:
+def agent_cache() -> Path:
     return Path(os.environ.get(AGENT_CACHE_ENV) or
                 Path(tempfile.gettempdir()) / "harness-agent-cache")
 
@@ -55,7 +58,7 @@ def _materialize(ref, files: dict[str, bytes]):
     from agents.artifacts import artifact_digest
 
     main = Path(ref.path).name
-    folder = _agent_cache() / ref.sha256[:32]
+    folder = agent_cache() / ref.sha256[:32]
     target = folder / main
     try:
         if artifact_digest(target, ref.companions) == ref.sha256:
