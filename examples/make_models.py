@@ -11,7 +11,11 @@ torchvision ones, as a user would bring them: nothing is downloaded.
 - speech_kws.onnx: a streaming keyword model with three inputs, `features` [batch, frames,
   40] float32 (frames dynamic), `sample_rate` [] int64 (a scalar, no batch axis) and
   `state` [2, batch, 64] float32 (a recurrent state: the batch is its second axis), and two
-  outputs (logits per frame, the next state), for `onnx:models/speech_kws.onnx`.
+  outputs (logits per frame, the next state), for `onnx:models/speech_kws.onnx`;
+- silero_vad.onnx: Silero VAD (MIT licence), a trained streaming voice-activity detector
+  with the same kind of inputs (`input` [batch, sequence] audio, `state` [2, batch, 128],
+  `sr` [] int64), copied from the silero-vad package, which ships it: real weights, so its
+  fidelity figures mean something. For `onnx:models/silero_vad.onnx`.
 
 Existing files are kept (delete them to make them again)."""
 
@@ -94,6 +98,21 @@ def make_digits_onnx(path: Path, cache: Path) -> Path:
     return path
 
 
+VAD_FILE = "silero_vad_16k_op15.onnx"  # the 16 kHz graph, opset 15, dynamic batch
+
+
+def copy_silero_vad(path: Path) -> Path:
+    from importlib import resources
+
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes((resources.files("silero_vad") / "data" / VAD_FILE).read_bytes())
+    tmp.replace(path)
+    return path
+
+
 def main(argv: list[str] | None = None, cache: Path | None = None) -> int:
     import logging
 
@@ -103,7 +122,8 @@ def main(argv: list[str] | None = None, cache: Path | None = None) -> int:
     cache = cache or Path(__file__).resolve().parents[1] / "results" / "cache"
     made = [make_tiny_bert(folder / "tiny-bert"), make_digits_onnx(folder / "digits_cnn.onnx",
                                                                    cache),
-            make_speech_kws(folder / "speech_kws.onnx")]
+            make_speech_kws(folder / "speech_kws.onnx"),
+            copy_silero_vad(folder / "silero_vad.onnx")]
     for path in made:
         print(f"ready: {path}")
     return 0

@@ -29,6 +29,7 @@ from harness.errors import InputError
 from harness.matrix.expand import expand
 from harness.matrix.load import load_matrix
 from harness.results.store import Store
+from harness.results.summary import error_gist
 
 
 PROGRESS_LINE_EVERY_S = 30.0
@@ -95,8 +96,7 @@ def _cell_line(outcome: CellOutcome, rows: list[dict]) -> str:
     what the cell cost: its variant's build (or that it came from the cache) and its
     measurement."""
     if outcome.status != "ok":
-        detail = (outcome.error or "").strip().splitlines()[0][:160] if outcome.error else ""
-        return f"{outcome.status:<7} {outcome.cell.cell_id}  {detail}"
+        return f"{outcome.status:<7} {outcome.cell.cell_id}  {error_gist(outcome.error)}"
     parts = [", ".join(f"b{r['batch_size']}{' ' + r['shape'] if r.get('shape') else ''} "
                        f"{r['latency_p50_ms']:.3f} ms" for r in rows) + " p50"]
     quality = next((r for r in rows if r.get("quality") is not None), None)

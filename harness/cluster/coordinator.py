@@ -248,6 +248,7 @@ class Coordinator:
         try:
             manifest = ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - a failed build fails its cells only
+            _read_failed(task.shipped.get("files"))
             if _node_lost(exc) and self._retry_or_fail(task, _ray_error_text(exc)):
                 return
             error = f"build failed{_attempts(task)}: {_ray_error_text(exc)}"
@@ -324,6 +325,20 @@ def build_cost_rank(steps) -> tuple[int, int]:
     trains = any(entry.trains(step) for entry, step in entries)
     model_level = any(entry.level == "model" and not entry.identity for entry, _ in entries)
     return int(trains), int(model_level)
+
+
+def _read_failed(ref) -> None:
+    """A failed build's second output holds the same error; reading it tells Ray the error
+    was handled (else, when the reference is dropped, Ray prints "Unhandled error" with the
+    traceback into the sweep's output)."""
+    import ray
+
+    if ref is None:
+        return
+    try:
+        ray.get(ref)
+    except Exception:  # noqa: BLE001 - the error is the build's, already reported
+        pass
 
 
 def _node_lost(exc: Exception) -> bool:

@@ -141,10 +141,16 @@ def print_summary(con: duckdb.DuckDBPyConnection, run_id: str, console: Console)
 
 
 def _by_reason(problems: list[tuple]) -> dict[tuple[str, str], list[str]]:
-    """Cells that did not run, grouped by status and the first line of their error: one
-    line per cause (13 cells without a GPU agent are one line, not 13)."""
+    """Cells that did not run, grouped by status and the gist of their error: one line per
+    cause (13 cells without a GPU agent are one line, not 13)."""
     groups: dict[tuple[str, str], list[str]] = {}
     for cell_id, status, error in problems:
-        first = (error or "").strip().splitlines()[:1]
-        groups.setdefault((status, first[0] if first else ""), []).append(cell_id)
+        groups.setdefault((status, error_gist(error)), []).append(cell_id)
     return groups
+
+
+def error_gist(error: str | None, lines: int = 3, chars: int = 240) -> str:
+    """An error's first lines on one line: a toolchain's first line is often a header
+    ("-- Conv-15 with a message:") and the cause is on the next."""
+    kept = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return " | ".join(kept[:lines])[:chars]

@@ -40,6 +40,21 @@ def test_inputs_are_read_from_the_graph_and_merged_with_the_matrix(model_files):
     assert by_name["state"].batch_axis == 1
 
 
+def test_the_trained_vad_the_default_job_copies_from_its_package(tmp_path):
+    """Silero VAD (edge.yaml's `vad`): a trained model from a registry package, copied by
+    `make models`; its audio and state dims come from the file, the sample rate and the
+    state's fill from the matrix."""
+    from examples.make_models import copy_silero_vad
+
+    copy_silero_vad(tmp_path / "vad.onnx")
+    facts = model_facts(spec("onnx:vad.onnx", inputs={
+        "sr": {"shape": [], "dtype": "int64", "fill": 16000},
+        "state": {"shape": [2, "batch", 128], "fill": 0}}), tmp_path)
+    by_name = {s.name: s for s in facts.inputs}
+    assert by_name["input"] == InputSpec("input", "float32", ("batch", "sequence"))
+    assert by_name["state"].batch_axis == 1 and by_name["sr"].dims == ()
+
+
 def test_a_file_that_names_every_dim_needs_no_declaration(model_files):
     facts = model_facts(spec("onnx:digits_cnn.onnx", dataset="digits"), model_files)
     assert facts.inputs == (InputSpec("input", "float32", ("batch", 1, 32, 32)),)
