@@ -185,6 +185,8 @@ class _Recorder:
             return
         self.progress.advance(self.task_id)
         self.done += 1
+        if self.progress.tasks[0].fields.get("current") == outcome.cell.cell_id:
+            self.progress.update(self.task_id, current="")  # done; the next one is not known
         self.progress.console.print(_cell_line(outcome, rows), markup=False,
                                     highlight=False, soft_wrap=True)
         self._progress_line()
