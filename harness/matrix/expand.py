@@ -30,6 +30,7 @@ class Cell:
 class Skipped:
     cell: Cell
     reason: str
+    excluded_by: int | None = None   # the index of the exclude rule that skipped it
 
 
 @dataclass
@@ -79,7 +80,7 @@ def expand(loaded: LoadedMatrix) -> Plan:
                                      and (fo is None or fmt in fo)
                                      and (de is None or device in de)), None)
                         if rule is not None:
-                            plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]"))
+                            plan.skipped.append(Skipped(cell, f"excluded by exclude[{rule}]", rule))
                             continue
                         key = (cell_method, fmt, device, facts)
                         if key not in reasons:

@@ -4,7 +4,6 @@ by reason (or every cell with --all, or JSON with --json)."""
 from __future__ import annotations
 
 import json
-import re
 
 
 def run_plan(args, make_console) -> int:
@@ -23,7 +22,6 @@ def run_plan(args, make_console) -> int:
     return 0
 
 
-EXCLUDED = re.compile(r"^excluded by exclude\[(\d+)\]$")
 EXCLUDED_GROUP = "excluded"
 
 
@@ -52,16 +50,15 @@ def _print_grouped(plan, console) -> None:
     if not plan.skipped:
         return
     reasons: dict = defaultdict(list)
-    rules: set[str] = set()
+    rules: set[int] = set()
     for s in plan.skipped:
-        rule = EXCLUDED.match(s.reason)
-        if rule:  # one line for every cell the matrix excludes, whichever rule did
-            rules.add(rule.group(1))
+        if s.excluded_by is not None:  # one line for every cell the matrix excludes
+            rules.add(s.excluded_by)
             reasons[EXCLUDED_GROUP].append(s.cell.cell_id)
         else:
             reasons[s.reason].append(s.cell.cell_id)
     if rules:
-        reasons[f"excluded by the matrix: exclude {_spans(sorted(map(int, rules)))}"] = (
+        reasons[f"excluded by the matrix: exclude {_spans(sorted(rules))}"] = (
             reasons.pop(EXCLUDED_GROUP))
     skipped = Table(title=f"{len(plan.skipped)} skipped cells, {len(reasons)} reasons "
                           f"(harness plan --all lists every cell)")

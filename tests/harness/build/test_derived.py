@@ -9,31 +9,21 @@ import numpy as np
 import torch
 
 from harness.build import derived
-from harness.data.digits import load_digits_dataset
 from harness.matrix.schema import QatMethod, SchemeSpec, TrainSpec
-from harness.methods.context import BuildContext
 from harness.models import weights_digest
 from harness.models.traits import traits_of
 
 
-def _context(cache_dir):
-    data = load_digits_dataset()
-    small = dataclasses.replace(data, train={"input": data.train_x[:240]},
-                                train_y=data.train_y[:240])
-    return BuildContext(dataset=small, cache_dir=cache_dir, input_shape=(1, 32, 32),
-                        model_name="digits", threads=2)
-
-
-def test_a_qat_graph_is_trained_once_and_reloaded_from_its_exported_program(cache_dir,
+def test_a_qat_graph_is_trained_once_and_reloaded_from_its_exported_program(digits_model,
+                                                                           digits_ctx,
                                                                            tmp_path,
                                                                            monkeypatch):
-    from harness.models.digits_cnn import load_builtin
-
-    module, _, _ = load_builtin("digits_cnn", cache_dir)
-    loaded = types.SimpleNamespace(module=module, weights_digest=weights_digest(module))
+    # digits_model and digits_ctx (a 240-sample train split) come from tests/harness/conftest
+    loaded = types.SimpleNamespace(module=digits_model,
+                                   weights_digest=weights_digest(digits_model))
     step = QatMethod(name="qat", kind="qat", scheme=SchemeSpec(symmetric=False),
                      train=TrainSpec(epochs=0, lr=1e-4, batch_size=64))
-    ctx = _context(tmp_path)
+    ctx = dataclasses.replace(digits_ctx, cache_dir=tmp_path)  # an empty derived cache
     first, report = derived.derived_model(loaded, (step,), ctx)
     assert list((tmp_path / "derived").glob("*.pt2")), "the QAT graph was not cached"
     assert not list((tmp_path / "derived").glob("*.pt")), "a pickle of a QAT graph?"

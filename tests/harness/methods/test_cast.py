@@ -14,7 +14,7 @@ from harness.models import weights_digest
 from harness.matrix.schema import CastMethod, ModelSpec
 
 DIGITS = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
-# digits_model and digits_ctx (a 240-sample train split) come from conftest.py
+# digits_model and digits_ctx (a 240-sample train split) come from tests/harness/conftest.py
 
 
 def cast(dtype: str) -> CastMethod:

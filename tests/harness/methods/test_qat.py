@@ -17,7 +17,7 @@ from harness.models import weights_digest
 from harness.matrix.schema import CalibrationSpec, ModelSpec, QatMethod, SchemeSpec, TrainSpec
 
 DIGITS = ModelSpec(name="digits-cnn", source="builtin:digits_cnn", dataset="digits")
-# digits_model and digits_ctx (a 240-sample train split) come from conftest.py
+# digits_model and digits_ctx (a 240-sample train split) come from tests/harness/conftest.py
 ONE_EPOCH = TrainSpec(epochs=1, lr=1e-4, batch_size=64)
 
 

@@ -1,5 +1,5 @@
-"""Shared by the method tests: the trained digits CNN and a small digits dataset, so each
-fine-tune or distillation takes a second or two."""
+"""Shared by the method and build tests: the trained digits CNN and a small digits dataset,
+so each fine-tune or distillation takes a second or two."""
 
 import dataclasses
 
