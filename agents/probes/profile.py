@@ -23,7 +23,7 @@ import numpy as np
 # packing. At least this many, and for the cell's warm-up time: OpenVINO's counter of a
 # FullyConnected layer still reads 40x its settled time after 3 runs of a fresh request.
 WARMUP_RUNS = 2
-MAX_WARMUP_RUNS = 200  # a traced warm-up (ORT) keeps every run's events until parsed
+MAX_WARMUP_RUNS = 200  # a bound for very fast models (a traced warm-up passes a lower one)
 
 
 class ProfileUnavailable(Exception):
@@ -117,11 +117,11 @@ def open_profiler(session):
         return str(exc)
 
 
-def warm_up(call, seconds: float) -> int:
-    """Call until `seconds` have passed (at least WARMUP_RUNS, at most MAX_WARMUP_RUNS
-    times); how many calls."""
+def warm_up(call, seconds: float, max_runs: int = MAX_WARMUP_RUNS) -> int:
+    """Call until `seconds` have passed (at least WARMUP_RUNS, at most `max_runs` times);
+    how many calls."""
     calls, deadline = 0, time.perf_counter() + seconds
-    while calls < WARMUP_RUNS or (time.perf_counter() < deadline and calls < MAX_WARMUP_RUNS):
+    while calls < WARMUP_RUNS or (time.perf_counter() < deadline and calls < max_runs):
         call()
         calls += 1
     return calls

@@ -162,15 +162,14 @@ def _resolved_here(request: VariantRequest, plugin) -> VariantRequest:
 
 
 def build_variant(request: VariantRequest) -> dict:
-    from harness.data import load_dataset
-    from harness.models import load_model
+    from harness.build.loaded_sources import loaded_source
 
-    loaded = load_model(request.model, Path(request.base_dir), Path(request.cache_dir))
-    dataset = load_dataset(request.model.dataset, loaded.inputs, Path(request.base_dir))
-    return build_loaded(request, loaded, dataset)
+    loaded, dataset, digest = loaded_source(request.model, Path(request.base_dir),
+                                            Path(request.cache_dir))
+    return build_loaded(request, loaded, dataset, digest)
 
 
-def _data_digest(dataset) -> str:
+def data_digest(dataset) -> str:
     import hashlib
 
     import numpy as np
@@ -184,9 +183,11 @@ def _data_digest(dataset) -> str:
     return h.hexdigest()[:20]
 
 
-def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
+def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str | None = None
+                 ) -> dict:
     """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
-    the sweep's build node and the Python API (harness.api) both come through here."""
+    the sweep's build node and the Python API (harness.api) both come through here.
+    `dataset_digest`: data_digest(dataset), where the caller has it already."""
     from harness.formats.export_spec import ExportSpec
     from harness.build.parity import check_parity
     from harness.formats import FORMATS
@@ -202,7 +203,8 @@ def build_loaded(request: VariantRequest, loaded, dataset) -> dict:
     shapes = [dict(s) for s in request.shapes] if request.shapes != ({},) else [dataset.shape]
     pack_path, pack = eval_pack(loaded, dataset, cache, loaded.task, shapes)
     key_parts = (loaded.weights_digest, plugin.toolchain(), plugin.options,
-                 loaded.info.get("module_sha256"), _data_digest(dataset), tuple(loaded.inputs))
+                 loaded.info.get("module_sha256"), dataset_digest or data_digest(dataset),
+                 tuple(loaded.inputs))
     key = variant_key(request, *key_parts)
     folder = cache / "variants" / key
     hit = _cached(folder)

@@ -59,6 +59,9 @@ def test_ort_trace_nodes_are_split_by_run_and_warm_up_runs_can_be_dropped():
     second = runs[1]
     assert second[0] == LayerTime("conv", "ConvInteger", "CPU", "int8", 0.04)
     assert second[1].precision == "fp32"
+    # the warm-up run dropped: its node belongs to no kept run, the kept run is whole
+    assert runs_from_trace(events, skip=1) == [second]
+    assert runs_from_trace(events, skip=2) == []
 
 
 def test_openvino_exec_types_name_their_precision():
