@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from agents.artifacts import artifact_complete, artifact_digest, artifact_files, artifact_size
 
 from harness.build.derived import derived_model, method_modules
@@ -188,6 +186,8 @@ def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str |
     """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
     the sweep's build node and the Python API (harness.api) both come through here.
     `dataset_digest`: data_digest(dataset), where the caller has it already."""
+    import torch  # here, not at the top: the coordinator imports this module for
+    # VariantRequest, and torch's import (1.4 s) delayed the sweep's first build
     from harness.formats.export_spec import ExportSpec
     from harness.build.parity import check_parity
     from harness.formats import FORMATS

@@ -87,6 +87,18 @@ class Coordinator:
     callbacks: Callbacks
     pending: dict = field(default_factory=dict)
     waiting_builds: deque = field(default_factory=deque)  # (request, cells), in build order
+    held: list = field(default_factory=list)  # outcomes to hand on once builds are submitted
+
+    def _report(self, outcome: CellOutcome) -> None:
+        self.held.append(outcome)
+
+    def _hand_on(self) -> None:
+        """Hand on the outcomes reported since the last call. The loop calls this after it
+        has submitted the next build: storing a cell's rows takes the coordinator ~0.1 s,
+        which the build node need not wait for."""
+        held, self.held = self.held, []
+        for outcome in held:
+            self.callbacks.on_cell(outcome)
 
     def _remote(self):
         import ray
@@ -140,10 +152,10 @@ class Coordinator:
         runnable = []
         for cell in cells:
             if not self.cluster.has(BUILD):
-                self.callbacks.on_cell(CellOutcome(cell, "unavailable",
+                self._report(CellOutcome(cell, "unavailable",
                                                    "no node of the cluster advertises 'build'"))
             elif not self.cluster.has(device_resource(cell.device)):
-                self.callbacks.on_cell(CellOutcome(
+                self._report(CellOutcome(
                     cell, "unavailable",
                     f"no agent advertises {device_resource(cell.device)!r}: join a node with "
                     f"that device to the cluster (`harness agent start --address HEAD:PORT` "
@@ -161,20 +173,24 @@ class Coordinator:
         cells = self._reachable(list(self.plan.cells if cells is None else cells))
         self.waiting_builds = deque(sorted(self._requests(cells),
                                            key=lambda item: build_cost_rank(item[0].steps)))
-        self._submit_builds()
         next_check = time.monotonic() + LIVENESS_EVERY_S
         try:
+            self._submit_builds()
+            self._hand_on()
             while self.pending or self.waiting_builds:
                 if self.callbacks.stop_requested():
                     raise KeyboardInterrupt("stop requested")
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAIT_SLICE_S)
-                for ref in ready:
-                    task = self.pending.pop(ref)
-                    (self._on_build if task.kind == "build" else self._on_measure)(ref, task)
-                if time.monotonic() >= next_check:
-                    self._fail_orphans()
-                    next_check = time.monotonic() + LIVENESS_EVERY_S
-                self._submit_builds()
+                try:
+                    for ref in ready:
+                        task = self.pending.pop(ref)
+                        (self._on_build if task.kind == "build" else self._on_measure)(ref, task)
+                    if time.monotonic() >= next_check:
+                        self._fail_orphans()
+                        next_check = time.monotonic() + LIVENESS_EVERY_S
+                    self._submit_builds()
+                finally:  # an outcome is stored even when the loop is left with an error
+                    self._hand_on()
         except BaseException:
             for ref in self.pending:
                 ray.cancel(ref, force=True)
@@ -253,14 +269,14 @@ class Coordinator:
                 return
             error = f"build failed{_attempts(task)}: {_ray_error_text(exc)}"
             for cell in task.cells:
-                self.callbacks.on_cell(CellOutcome(cell, "failed", error,
+                self._report(CellOutcome(cell, "failed", error,
                                                    build_wall_s=build_wall_s))
             return
+        files_ref = task.shipped["files"] if self._ship else None
+        for cell in task.cells:  # measuring first, storing the variant while it runs
+            self._submit_measure(cell, manifest, files_ref, build_wall_s)
         self.callbacks.on_variant(manifest)
         self.callbacks.on_phase("measuring", ", ".join(c.cell_id for c in task.cells))
-        files_ref = task.shipped["files"] if self._ship else None
-        for cell in task.cells:
-            self._submit_measure(cell, manifest, files_ref, build_wall_s)
 
     def _on_measure(self, ref, task: _Task) -> None:
         import ray
@@ -273,7 +289,7 @@ class Coordinator:
         except Exception as exc:  # noqa: BLE001 - the node or task died: retry or fail
             if _node_lost(exc) and self._retry_or_fail(task, _ray_error_text(exc)):
                 return
-            self.callbacks.on_cell(CellOutcome(
+            self._report(CellOutcome(
                 cell, "failed", f"agent lost{_attempts(task)}: {_ray_error_text(exc)}",
                 variant=manifest, started_at=task.submitted,
                 build_wall_s=task.build_wall_s))
@@ -283,7 +299,7 @@ class Coordinator:
             note = f"measured on attempt {task.attempt}; earlier agents died: " + " | ".join(
                 f.splitlines()[-1][:200] for f in task.failures)
             error = f"{error}\n{note}" if error else note
-        self.callbacks.on_cell(CellOutcome(cell, status if status in ("ok", "timeout") else
+        self._report(CellOutcome(cell, status if status in ("ok", "timeout") else
                                            "failed", error, variant=manifest,
                                            result=result, started_at=task.submitted,
                                            build_wall_s=task.build_wall_s))
@@ -309,7 +325,7 @@ class Coordinator:
             error = (f"no alive node advertises {', '.join(map(repr, missing))} any more "
                      f"(the agents that did have left the cluster){history}")
             for cell in task.cells:
-                self.callbacks.on_cell(CellOutcome(
+                self._report(CellOutcome(
                     cell, "failed", error if task.kind == "measure" else
                     f"build not run: {error}", variant=task.manifest,
                     started_at=task.submitted))
