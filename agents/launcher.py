@@ -57,9 +57,15 @@ def memory_limit_mb(measure: dict) -> tuple[float, str]:
                                               "available when the cell started")
 
 
-def _tree_rss_mb(proc: psutil.Process) -> float:
+def _tree_rss_mb(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    try:
+        tree = [proc, *proc.children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0.0  # exited (a forked worker is reaped at once by its server)
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in tree:
         try:
             total += p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -67,11 +73,22 @@ def _tree_rss_mb(proc: psutil.Process) -> float:
     return total / 2**20
 
 
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it exited meanwhile
+    proc.wait()
+
+
 def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | None
            ) -> tuple[int | None, str | None, float]:
     """Wait for the worker; kill its process group past the timeout or the memory limit.
     Returns (exit code or None if killed, why it was killed, peak RSS seen in MB)."""
-    watched = psutil.Process(proc.pid)
+    try:
+        watched = psutil.Process(proc.pid)
+    except psutil.NoSuchProcess:
+        watched = None  # a forked worker that has exited already
     deadline = time.monotonic() + timeout_s
     peak = 0.0
     while True:
@@ -81,12 +98,10 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_limit_mb: float | No
         peak = max(peak, _tree_rss_mb(watched))
         if memory_limit_mb is not None:
             if peak > memory_limit_mb:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill(proc)
                 return None, "memory", peak
         if time.monotonic() >= deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill(proc)
             return None, "timeout", peak
         time.sleep(POLL_S)
 
@@ -122,6 +137,29 @@ def run_pair(cells: list[CellPayload], blocks: int, block_s: float, timeout_s: f
                        memory=memory_limit_mb(cells[0].measure))
 
 
+_zygote = None  # agents.zygote.Zygote: torch cells' prestarted worker, per environment
+
+
+def _forked(cell_file: Path, out_file: Path, log_file: Path, env: dict):
+    """A torch cell's worker forked from the prestarted one (agents/zygote.py), started on
+    the first torch cell with this environment (the variables a runtime reads at import
+    must be the cell's); None where it cannot start: the caller starts a plain worker."""
+    from agents.zygote import Zygote, ZygoteError
+
+    global _zygote
+    server_env = {k: v for k, v in env.items() if k != "HARNESS_PARENT_PID"}
+    if _zygote is not None and (_zygote.env != server_env or not _zygote.alive):
+        _zygote.close()
+        _zygote = None
+    try:
+        if _zygote is None:
+            _zygote = Zygote(server_env)
+        return _zygote.start(str(cell_file), str(out_file), str(log_file), server_env)
+    except ZygoteError:
+        _zygote = None
+        return None
+
+
 def _run_worker(payload: dict, timeout_s: float, *, threads: int, memory: tuple[float, str],
                 module: str = "agents.worker") -> dict:
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
@@ -130,10 +168,15 @@ def _run_worker(payload: dict, timeout_s: float, *, threads: int, memory: tuple[
         cell_file.write_text(json.dumps(payload))
         started = time.time()
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", module, str(cell_file), "--out", str(out_file)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=_env(threads))
+            env = _env(threads)
+            proc = None
+            if module == "agents.worker" and payload.get("runtime") == "torch":
+                proc = _forked(cell_file, out_file, log_file, env)
+            if proc is None:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", module, str(cell_file), "--out", str(out_file)],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, env=env)
             limit, limit_source = memory
             code, killed, peak = _watch(proc, timeout_s, limit)
             if killed == "timeout":

@@ -265,9 +265,15 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
         store.close(quiet=True)
         raise
     todo = [c for c in plan.cells if c.cell_id not in done]
-    console.print(f"run [bold]{run_id}[/]: {len(todo)} cells to measure"
+    kinds = detect_kinds()
+    # the embedded node has this machine's devices only: say at once how many cells it
+    # cannot run (a cluster's agents are known once connected; those lines come then)
+    lacking = 0 if address else sum(1 for c in todo if c.device not in kinds)
+    console.print(f"run [bold]{run_id}[/]: {len(todo) - lacking} cells to measure"
                   + (f" ({len(plan.cells) - len(todo)} already done)" if resume else "")
-                  + f", {len(plan.skipped)} skipped (see `harness plan {matrix_path}`)")
+                  + (f", {lacking} for devices this machine lacks" if lacking else "")
+                  + f", {len(plan.skipped)} skipped (see `harness plan {matrix_path}`)",
+                  soft_wrap=True)  # one line in a log, however long the matrix's path
     status = "interrupted"
     progress = Progress(TextColumn("{task.description:<10}"), BarColumn(bar_width=24),
                         MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
@@ -287,7 +293,7 @@ def run_sweep(matrix_path: str, db: str, *, address: str | None = None, tag: str
             recorder = _Recorder(store, run_id, progress, task_id)
             if not address:
                 compile_cache_here(cache)
-            cluster = connect(address, detect_kinds(), verbose=verbose)
+            cluster = connect(address, kinds, verbose=verbose)
             store.cluster_ready(run_id)
             stop.claim()
             coordinator = Coordinator(plan, cluster, str(cache),

@@ -151,6 +151,9 @@ measure: {batch_sizes: [1], min_iterations: 10, min_seconds: 0.1, max_seconds: 1
     assert rows["digits-cnn/fp32/onnx/intel-cpu"]["status"] == "ok"
     arm = rows["digits-cnn/fp32/onnx/arm-edge"]
     assert arm["status"] == "unavailable" and "device:arm-edge" in arm["error"]
+    # the opening line counts only what this machine can measure, and says what it lacks
+    opening = next(line for line in out.stdout.splitlines() if line.startswith("run "))
+    assert ": 2 cells to measure, 2 for devices this machine lacks, " in opening, opening
     # told once per reason, not once per cell: as the sweep finds it, and in the summary
     lines = [line for line in out.stdout.splitlines() if "device:arm-edge" in line]
     assert len(lines) == 2, lines
