@@ -71,9 +71,12 @@ def quality_text(value: float | None, metric: str | None,
 
 def _quality_cell(value: float | None, metric: str | None, threshold: float | None,
                   drop: float | None) -> str:
-    """'99.17% top1 (+0.00)' (points against fp32), or 'cosine 0.9991 (>= 0.9)'."""
+    """'98.61% top1 (-0.56)' (its change against fp32, in points: the column has no
+    heading to say 'drop', so the sign says which way), or 'cosine 0.9991 (>= 0.9)'."""
     text = quality_text(value, metric, threshold)
-    return f"{text} ({drop:+.2f})" if threshold is None and drop is not None else text
+    if threshold is not None or drop is None:
+        return text
+    return f"{text} ({-drop + 0.0:+.2f})"  # + 0.0: no "-0.00" for no change
 
 
 def gate_text(drop: float | None, threshold: float | None) -> str:

@@ -44,3 +44,21 @@ def test_the_table_fits_80_columns_and_cells_that_did_not_run_are_grouped(tmp_pa
     grouped = [line for line in text.splitlines() if "nvidia-gpu" in line]
     assert len(grouped) == 1 and "unavailable 3 cells (" in grouped[0], grouped
     store.close()
+
+
+def test_a_labelled_quality_shows_its_change_against_fp32_with_its_sign(tmp_path):
+    """The table has no 'drop' heading: 98.50% beside 98% reads '+0.50', a loss
+    '-0.50', never a loss with a plus sign."""
+    store = Store(tmp_path / "r.duckdb")
+    store.start_run({"run_id": "r1", "matrix_name": "t"})
+    store.write_variant(manifest("v1", "fp32", "onnx", [{"kind": "baseline"}]))
+    store.write_variant(manifest("v2", "int8", "onnx", [{"kind": "quantize"}],
+                                 precision="int8"))
+    for method, variant, p50, top1 in (("fp32", "v1", 2.0, 0.98), ("int8", "v2", 0.5, 0.975)):
+        store.write_cell("r1", Cell("digits", method, "onnx", "intel-cpu"), status="ok",
+                         variant_id=variant, measurements=[measurement(1, p50, top1)])
+    console = Console(width=80, record=True)
+    print_summary(store.con, "r1", console)
+    text = console.export_text()
+    assert "97.50% top1 (-0.50)" in text, text
+    store.close()
