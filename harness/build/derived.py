@@ -58,10 +58,26 @@ def derived_model(loaded, steps, ctx):
         fcntl.flock(lock, fcntl.LOCK_EX)
         cached = _load(path, graph_path, meta)
         if cached is not None:
-            return cached
+            return cached[0], renamed(cached[1], model_steps)
         module, report = apply_model_steps(loaded.module, model_steps, ctx)
         _save(module, report, path, graph_path, meta, ctx)
     return module, report
+
+
+def renamed(report: dict, steps) -> dict:
+    """A cached report under this chain's step names. Names are not in the cache key (two
+    matrices may name the same steps differently), so an entry made by another chain is
+    keyed by that chain's names: each entry goes, in order, to the next step of its kind."""
+    named, position = {}, 0
+    for old_name, entry in report.items():
+        for index in range(position, len(steps)):
+            if steps[index].kind == entry.get("kind"):
+                named[steps[index].name] = entry
+                position = index + 1
+                break
+        else:
+            named[old_name] = entry  # no step of its kind left: keep it as it was
+    return named
 
 
 def _load(path: Path, graph_path: Path, meta: Path):

@@ -69,7 +69,7 @@ def _unchanged(loaded) -> bool:
 def loaded_source(model, base_dir: Path, cache_dir: Path):
     """(LoadedModel, Dataset, data digest) for a matrix model, from the last builds when
     nothing they were loaded from has changed."""
-    from harness.build.variant import data_digest
+    from harness.build.data_digest import digest_of_dataset
     from harness.data import load_dataset
     from harness.models import load_model
 
@@ -84,7 +84,7 @@ def loaded_source(model, base_dir: Path, cache_dir: Path):
     _recent.pop(key, None)
     loaded = load_model(model, Path(base_dir), Path(cache_dir))
     dataset = load_dataset(model.dataset, loaded.inputs, Path(base_dir))
-    entry = (loaded, dataset, data_digest(dataset))
+    entry = (loaded, dataset, digest_of_dataset(dataset))
     _recent[key] = entry
     while len(_recent) > KEEP:
         _recent.popitem(last=False)

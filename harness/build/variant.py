@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agents.artifacts import artifact_complete, artifact_digest, artifact_files, artifact_size
 
+from harness.build.data_digest import digest_of_dataset
 from harness.build.derived import derived_model, method_modules
 from harness.build.eval_pack import eval_pack
 from harness.build.exports import export_once
@@ -167,25 +168,11 @@ def build_variant(request: VariantRequest) -> dict:
     return build_loaded(request, loaded, dataset, digest)
 
 
-def data_digest(dataset) -> str:
-    import hashlib
-
-    import numpy as np
-
-    h = hashlib.sha256(dataset.name.encode())
-    for arrays in (dataset.calib, dataset.train or {}):
-        for name in sorted(arrays):
-            h.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
-    if dataset.train_y is not None:
-        h.update(np.ascontiguousarray(dataset.train_y).tobytes())
-    return h.hexdigest()[:20]
-
-
 def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str | None = None
                  ) -> dict:
     """Build a variant of an already loaded model (harness.models.LoadedModel) on a dataset:
     the sweep's build node and the Python API (harness.api) both come through here.
-    `dataset_digest`: data_digest(dataset), where the caller has it already."""
+    `dataset_digest`: digest_of_dataset(dataset), where the caller has it already."""
     import torch  # here, not at the top: the coordinator imports this module for
     # VariantRequest, and torch's import (1.4 s) delayed the sweep's first build
     from harness.formats.export_spec import ExportSpec
@@ -203,7 +190,7 @@ def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str |
     shapes = [dict(s) for s in request.shapes] if request.shapes != ({},) else [dataset.shape]
     pack_path, pack = eval_pack(loaded, dataset, cache, loaded.task, shapes)
     key_parts = (loaded.weights_digest, plugin.toolchain(), plugin.options,
-                 loaded.info.get("module_sha256"), dataset_digest or data_digest(dataset),
+                 loaded.info.get("module_sha256"), dataset_digest or digest_of_dataset(dataset),
                  tuple(loaded.inputs))
     key = variant_key(request, *key_parts)
     folder = cache / "variants" / key

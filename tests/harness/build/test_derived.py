@@ -40,3 +40,18 @@ def test_a_qat_graph_is_trained_once_and_reloaded_from_its_exported_program(digi
         assert torch.equal(first.eval()(x), again.eval()(x))  # eval() works on the reload
     quant_ops = [n for n in again.graph.nodes if "quantize_per" in str(n.target)]
     assert len(quant_ops) == report["qat"]["quantize_dequantize_ops"]
+
+
+def test_a_cached_report_comes_back_under_this_chains_step_names():
+    """Names are not in the derived cache's key: an entry one matrix made for 'bf16' serves
+    another's 'cast-bf16', and its report must say 'cast-bf16'."""
+    from harness.matrix.methods import CastMethod, PruneMethod
+
+    steps = [PruneMethod(name="slim", kind="prune", structure="channel", sparsity=0.3),
+             CastMethod(name="cast-bf16", kind="cast", dtype="bf16")]
+    cached = {"slim30": {"kind": "prune", "channels_after": 244},
+              "bf16": {"kind": "cast", "dtype": "bf16"}}
+    assert derived.renamed(cached, steps) == {"slim": cached["slim30"],
+                                              "cast-bf16": cached["bf16"]}
+    # an entry whose kind no step has stays under its own name rather than vanish
+    assert derived.renamed({"kd": {"kind": "distill"}}, steps) == {"kd": {"kind": "distill"}}

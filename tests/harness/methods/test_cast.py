@@ -2,6 +2,8 @@
 realises it, built on the real build path and run in the format's agent runtime; the
 formats that cannot are skipped at plan time with the reason."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -64,12 +66,23 @@ def test_plan_keeps_the_formats_that_realise_the_dtype(dtype, fmt):
     assert skip_reason([cast(dtype)], fmt, "intel-cpu") is None
 
 
-def _cpu_has_bf16() -> bool:
-    """OpenVINO's CPU plugin computes bf16 only with avx512_bf16 or AMX; elsewhere it runs
-    the bf16 hint in f32 (and says so). HARNESS_CPU_FLAGS with ONEDNN_MAX_CPU_ISA=AVX2
-    checks the other side on a CPU that has them."""
-    from agents.devices import cpu_flags
-    return any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16"))
+def _openvino_runs_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin takes a bf16 hint here: where oneDNN may use
+    avx512_core or avx2_vnni_2 (intel_cpu's hasBF16HardwareSupport), natively with
+    avx512_bf16 or AMX, through conversions (and slower than f32) on plain AVX-512; it runs
+    the hint in f32 elsewhere. HARNESS_CPU_FLAGS with ONEDNN_MAX_CPU_ISA=AVX2 checks the
+    other side on a CPU that has them."""
+    import os
+
+    from agents.devices import CPU_FLAGS_ENV, cpu_flags
+    if any(f in cpu_flags() for f in ("avx512f", "avx512_bf16", "amx_bf16")):
+        return True
+    if os.environ.get(CPU_FLAGS_ENV) is not None:
+        return False
+    try:  # avx2_vnni_2: AVX-VNNI-INT8 with AVX-NE-CONVERT (not among cpu_flags' features)
+        return "avx_ne_convert" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
 
 
 # Precision each runtime reports it computes in on this CPU for the variant's dtype.
@@ -78,7 +91,7 @@ def _cpu_has_bf16() -> bool:
 # fp16 arithmetic, falls back to bf16 or f32.
 COMPUTED = {("fp16", "onnx"): {"fp32", "fp16"}, ("fp16", "tflite"): {"fp32"},
             ("fp16", "openvino"): {"fp16", "bf16", "fp32"},
-            ("bf16", "openvino"): {"bf16"} if _cpu_has_bf16() else {"fp32"},
+            ("bf16", "openvino"): {"bf16"} if _openvino_runs_bf16() else {"fp32"},
             ("fp16", "torch"): {"fp16"}, ("bf16", "torch"): {"bf16"}}
 
 
