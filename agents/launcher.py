@@ -137,26 +137,36 @@ def run_pair(cells: list[CellPayload], blocks: int, block_s: float, timeout_s: f
                        memory=memory_limit_mb(cells[0].measure))
 
 
-_zygote = None  # agents.zygote.Zygote: torch cells' prestarted worker, per environment
+# agents.zygote.Zygote per runtime: the prestarted worker its cells fork from, for one
+# environment
+_zygotes: dict = {}
 
 
-def _forked(cell_file: Path, out_file: Path, log_file: Path, env: dict):
-    """A torch cell's worker forked from the prestarted one (agents/zygote.py), started on
-    the first torch cell with this environment (the variables a runtime reads at import
-    must be the cell's); None where it cannot start: the caller starts a plain worker."""
-    from agents.zygote import Zygote, ZygoteError
+def close_prestarted_workers() -> None:
+    while _zygotes:
+        _zygotes.popitem()[1].close()
 
-    global _zygote
+
+def _forked(runtime: str, cell_file: Path, out_file: Path, log_file: Path, env: dict):
+    """A cell's worker forked from its runtime's prestarted one (agents/zygote.py), started
+    on the runtime's first cell with this environment (the variables a runtime reads at
+    import must be the cell's); None where there is none for this runtime or it cannot
+    start: the caller starts a plain worker."""
+    from agents.zygote import PRELOAD, Zygote, ZygoteError
+
+    if runtime not in PRELOAD:
+        return None
     server_env = {k: v for k, v in env.items() if k != "HARNESS_PARENT_PID"}
-    if _zygote is not None and (_zygote.env != server_env or not _zygote.alive):
-        _zygote.close()
-        _zygote = None
+    zygote = _zygotes.get(runtime)
+    if zygote is not None and (zygote.env != server_env or not zygote.alive):
+        _zygotes.pop(runtime).close()
+        zygote = None
     try:
-        if _zygote is None:
-            _zygote = Zygote(server_env)
-        return _zygote.start(str(cell_file), str(out_file), str(log_file), server_env)
+        if zygote is None:
+            zygote = _zygotes[runtime] = Zygote(server_env, runtime)
+        return zygote.start(str(cell_file), str(out_file), str(log_file), server_env)
     except ZygoteError:
-        _zygote = None
+        _zygotes.pop(runtime, None)
         return None
 
 
@@ -170,8 +180,8 @@ def _run_worker(payload: dict, timeout_s: float, *, threads: int, memory: tuple[
         with open(log_file, "wb") as log:
             env = _env(threads)
             proc = None
-            if module == "agents.worker" and payload.get("runtime") == "torch":
-                proc = _forked(cell_file, out_file, log_file, env)
+            if module == "agents.worker":
+                proc = _forked(payload.get("runtime"), cell_file, out_file, log_file, env)
             if proc is None:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", module, str(cell_file), "--out", str(out_file)],

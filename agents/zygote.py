@@ -1,21 +1,27 @@
-"""A prestarted worker for torch cells: a process that has imported torch once and forks a
-fresh child for each cell.
+"""Prestarted workers: per runtime, a process that has imported the runtime once and forks a
+fresh child for each of its cells.
 
-A torch cell's fresh worker spent ~1.2 s importing torch and ~1 s more in the imports behind
-torch.export.load before measuring anything (cells.measure_phases: setup and load), in every
-torch cell of a sweep. The child forked from this process starts with those imports done and
-is otherwise the worker of agents/launcher.py: its own process and session (process group),
-its own log, the cell's environment, and the same `agents.worker` main; a crash or a hang
-costs that child, never this process or the next cell.
+A cell's fresh worker spent its first second or two importing before it measured anything
+(cells.measure_phases: start and setup): torch ~1.2 s and ~1 s more behind torch.export.load
+(and torchao's int8 lowering passes, 2-4 s, in every int8 torch cell), OpenVINO, ONNX Runtime
+or LiteRT 0.2-0.4 s each, and the harness's own probes. The child forked from this process
+starts with those imports done and is otherwise the worker of agents/launcher.py: its own
+process and session (process group), its own log, the cell's environment, and the same
+`agents.worker` main; a crash or a hang costs that child, never this process or the next
+cell. Each runtime has its own server, so a cell's memory figures hold its own runtime's
+imports only, as a fresh worker's did.
 
 Protocol, one JSON object per line: the launcher writes {"cell", "out", "log", "env"} to
 stdin; this process answers {"pid"} once the child runs and {"pid", "code"} when it has
 exited (code as subprocess reports it: negative for a signal). It exits when stdin closes or
 its launcher dies (the child it is waiting for is then killed with its process group).
 
-    python -m agents.zygote     # started by agents.launcher, with the worker's environment
+    python -m agents.zygote RUNTIME   # started by agents.launcher, with the worker's environment
 
-Nothing is preloaded that starts a thread: a fork copies only the calling thread."""
+A fork copies only the calling thread, so nothing is preloaded that a child needs a thread
+of. One import starts a thread: OpenVINO's (openvino_telemetry's sender pool, which a
+worker never sends through). TensorRT is not forked: its import loads CUDA's libraries,
+and a CUDA context must never cross a fork; its cells start plain workers."""
 
 from __future__ import annotations
 
@@ -28,12 +34,21 @@ import subprocess
 import sys
 import time
 
-# torch and the modules a torch cell imports before its timed loops
-PRELOAD = ("numpy", "torch", "torch.export", "torch._export.serde.serialize",
-           "agents.worker", "agents.evalpack", "agents.devices", "agents.probes.memory",
-           "agents.probes.quality", "agents.probes.latency", "agents.probes.stats",
-           "agents.probes.energy", "agents.probes.profile", "agents.runtimes.torch_rt",
-           "agents.runtimes.torch_profile")
+# what every cell imports before its timed loops
+COMMON_PRELOAD = ("numpy", "agents.worker", "agents.evalpack", "agents.devices",
+                  "agents.probes.memory", "agents.probes.quality", "agents.probes.latency",
+                  "agents.probes.stats", "agents.probes.energy", "agents.probes.profile")
+# per runtime: its session and profiler modules (which import the runtime), and what its
+# load imports later; OPTIONAL: imported where installed (torchao registers the int8
+# lowering passes an int8 torch program is compiled with)
+PRELOAD = {
+    "torch": ("torch", "torch.export", "torch._export.serde.serialize",
+              "agents.runtimes.torch_rt", "agents.runtimes.torch_profile"),
+    "onnxruntime": ("agents.runtimes.onnxruntime_rt", "agents.runtimes.onnxruntime_profile"),
+    "openvino": ("agents.runtimes.openvino_rt", "agents.runtimes.openvino_profile"),
+    "litert": ("agents.runtimes.litert_rt",),
+}
+OPTIONAL_PRELOAD = {"torch": ("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer",)}
 PARENT_ENV = "HARNESS_PARENT_PID"   # as agents.worker reads it: the process to outlive
 WAIT_SLICE_S = 0.05
 READY_TIMEOUT_S = 120.0   # the preload; past it the launcher starts a plain worker instead
@@ -81,10 +96,19 @@ def _wait(pid: int, launcher: int) -> int:
         time.sleep(WAIT_SLICE_S)
 
 
-def serve() -> int:
-    launcher = os.getppid()
-    for module in PRELOAD:
+def preload(runtime: str) -> None:
+    for module in (*COMMON_PRELOAD, *PRELOAD[runtime]):
         importlib.import_module(module)
+    for module in OPTIONAL_PRELOAD.get(runtime, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # not installed: the cell that needs it says so itself
+
+
+def serve(runtime: str) -> int:
+    launcher = os.getppid()
+    preload(runtime)
     _reply({"ready": os.getpid()})
     for line in sys.stdin:
         request = json.loads(line)
@@ -103,19 +127,21 @@ class ZygoteError(RuntimeError):
 
 
 class Zygote:
-    """The launcher's side: start the server with the workers' environment, then fork a
-    worker per cell (`start`), watched like a subprocess.Popen (`ForkedWorker`)."""
+    """The launcher's side: start a runtime's server with the workers' environment, then
+    fork a worker per cell (`start`), watched like a subprocess.Popen (`ForkedWorker`)."""
 
-    def __init__(self, env: dict):
-        self.env = env
-        self.proc = subprocess.Popen([sys.executable, "-m", "agents.zygote"], env=env,
+    def __init__(self, env: dict, runtime: str):
+        if runtime not in PRELOAD:
+            raise ZygoteError(f"no prestarted worker for runtime {runtime!r}")
+        self.env, self.runtime = env, runtime
+        self.proc = subprocess.Popen([sys.executable, "-m", "agents.zygote", runtime], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self._buffer = b""
         ready = self.read(READY_TIMEOUT_S)
         if not ready or "ready" not in ready:
             self.close()
-            raise ZygoteError("the prestarted torch worker did not start "
+            raise ZygoteError(f"the prestarted {runtime} worker did not start "
                               f"(exit code {self.proc.poll()})")
 
     @property
@@ -143,11 +169,11 @@ class Zygote:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except OSError as exc:
-            raise ZygoteError(f"the prestarted torch worker is gone: {exc}") from None
+            raise ZygoteError(f"the prestarted {self.runtime} worker is gone: {exc}") from None
         started = self.read(READY_TIMEOUT_S)
         if not started or "pid" not in started:
             self.close()
-            raise ZygoteError("the prestarted torch worker did not fork a worker")
+            raise ZygoteError(f"the prestarted {self.runtime} worker did not fork a worker")
         return ForkedWorker(self, started["pid"])
 
     def close(self) -> None:
@@ -195,4 +221,4 @@ class ForkedWorker:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(sys.argv[1]))

@@ -1,13 +1,15 @@
-"""Torch cells' workers fork from one prestarted process that has imported torch; each is
-still its own process: a crash or a hang costs that cell only, and nothing outlives the
-launcher."""
+"""Cells' workers fork from their runtime's prestarted process, which has imported the
+runtime; each is still its own process: a crash or a hang costs that cell only, and nothing
+outlives the launcher."""
 
 import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
+import onnx
 import psutil
 import pytest
 import torch
@@ -40,6 +42,16 @@ def torch_model(tmp_path_factory):
     labels = logits.argmax(1)
     labels[:4] = (labels[:4] + 1) % 3
     pack = write_test_pack(folder / "pack.npz", {"input": x}, [logits], labels)
+    # the same classifier as an ONNX graph (Gemm with the module's weights)
+    weight, bias = (onnx.numpy_helper.from_array(t.detach().numpy(), name)
+                    for t, name in ((module.weight, "W"), (module.bias, "B")))
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Gemm", ["input", "W", "B"], ["logits"], transB=1)], "lin",
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", 8])],
+        [onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 3])],
+        [weight, bias])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]),
+              folder / "model.onnx")
     return folder / "model.pt2", pack
 
 
@@ -49,24 +61,47 @@ def _cell(torch_model, name="lin"):
                    cell_id=f"{name}/fp32/torch/intel-cpu")
 
 
+def _server(runtime="torch"):
+    return launcher._zygotes[runtime].proc
+
+
 @pytest.fixture(autouse=True)
 def no_prestarted_worker():
     yield
-    if launcher._zygote is not None:
-        launcher._zygote.close()
-        launcher._zygote = None
+    launcher.close_prestarted_workers()
 
 
 def test_torch_cells_fork_from_one_prestarted_worker(torch_model):
     first = run_cell(_cell(torch_model), timeout_s=120)
-    server = launcher._zygote.proc.pid
+    server = _server().pid
     second = run_cell(_cell(torch_model, "lin2"), timeout_s=120)
     assert first.ok and second.ok, (first.error, second.error)
-    assert launcher._zygote.proc.pid == server and launcher._zygote.alive
+    assert _server().pid == server and _server().poll() is None
     for result in (first, second):
         assert [row["accuracy_top1"] for row in result.measurements] == [0.9, 0.9]
         assert result.runtime["runtime"] == "torch"
         assert set(result.phases) >= {"start", "setup", "load", "quality", "timed"}
+
+
+def test_each_runtime_forks_from_its_own_prestarted_worker(torch_model):
+    """An ONNX Runtime cell's worker comes from a server that imported ONNX Runtime, not
+    torch: its memory figures hold its own runtime's imports only."""
+    artifact, pack = torch_model
+    onnx_cell = payload(artifact.with_name("model.onnx"), pack, MEASURE,
+                        cell_id="lin/fp32/onnx/intel-cpu")
+    results = [run_cell(cell, timeout_s=120) for cell in
+               (onnx_cell, _cell(torch_model), onnx_cell)]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert [row["accuracy_top1"] for row in results[0].measurements] == [0.9, 0.9]
+    assert set(launcher._zygotes) == {"onnxruntime", "torch"}
+    assert _server("onnxruntime").pid != _server("torch").pid
+    libraries = {runtime: {Path(m.path).name for m in
+                           psutil.Process(_server(runtime).pid).memory_maps()}
+                 for runtime in ("onnxruntime", "torch")}
+    assert "libtorch_cpu.so" in libraries["torch"]
+    assert "libtorch_cpu.so" not in libraries["onnxruntime"]
+    assert any(name.startswith("onnxruntime_pybind11_state")
+               for name in libraries["onnxruntime"])
 
 
 def test_a_crash_in_a_forked_worker_costs_only_its_cell(torch_model, monkeypatch):
@@ -74,9 +109,9 @@ def test_a_crash_in_a_forked_worker_costs_only_its_cell(torch_model, monkeypatch
     crashed = run_cell(_cell(torch_model, "bad"), timeout_s=120)
     assert crashed.status == "failed" and "SIGSEGV" in crashed.error
     assert "injecting fault 'segfault'" in crashed.error  # the child's own log
-    server = launcher._zygote.proc.pid
+    server = _server().pid
     after = run_cell(_cell(torch_model), timeout_s=120)
-    assert after.ok and launcher._zygote.proc.pid == server
+    assert after.ok and _server().pid == server
 
 
 def test_a_hung_forked_worker_is_killed_at_its_timeout(torch_model, monkeypatch):
@@ -88,10 +123,10 @@ def test_a_hung_forked_worker_is_killed_at_its_timeout(torch_model, monkeypatch)
 
 def test_another_environment_gets_its_own_prestarted_worker(torch_model, monkeypatch):
     assert run_cell(_cell(torch_model), timeout_s=120).ok
-    before = launcher._zygote.proc
+    before = _server()
     monkeypatch.setenv("HARNESS_TEST_MARKER", "1")  # a variable a runtime could read
     assert run_cell(_cell(torch_model), timeout_s=120).ok
-    assert launcher._zygote.proc.pid != before.pid and before.poll() is not None
+    assert _server().pid != before.pid and before.poll() is not None
 
 
 def test_nothing_outlives_a_launcher_killed_mid_cell(torch_model, tmp_path):
