@@ -8,6 +8,8 @@ Layout (written by harness/build.py and harness/models/builtin.py):
     CACHE/eval/<key>.npz             eval packs: test inputs, labels, fp32 reference outputs
     CACHE/exports/<key>/             one model's export to a format, which its variants'
                                      quantizers start from (harness/build/exports.py)
+    CACHE/index/<fingerprint>.json   which variant a request built last, so a rerun finds
+                                     it without loading the model (harness/build/build_index.py)
 
 A variant's `last_used` is its manifest's mtime: the build touches it on every cache hit.
 A variant is `ok` when the build would reuse it (its artifact is where the manifest says,
@@ -247,4 +249,7 @@ def prune_cache(cache_dir: str | Path, older_than_days: float | None = None,
                 continue
         if _remove_folder(folder):
             removed.append(entry)
+    if removed:
+        from harness.build.build_index import drop_stale
+        drop_stale(root)  # entries that named a removed variant
     return removed

@@ -160,12 +160,35 @@ def _resolved_here(request: VariantRequest, plugin) -> VariantRequest:
     return dataclasses.replace(request, steps=resolve(request.steps, plugin, int8_saturates()))
 
 
-def build_variant(request: VariantRequest) -> dict:
-    from harness.build.loaded_sources import loaded_source
+def touch(folder: Path) -> None:
+    """Last used = now: `harness cache prune --older-than-days` goes by this."""
+    try:
+        os.utime(folder / "manifest.json")
+    except OSError:
+        pass  # a read-only cache is still a cache
 
+
+def build_variant(request: VariantRequest) -> dict:
+    """A matrix variant: found through the build index when built before from what has not
+    changed (harness.build.build_index), else built (or found) from the loaded model."""
+    from harness.build import build_index
+    from harness.build.loaded_sources import loaded_source
+    from harness.formats import FORMATS
+
+    plugin = FORMATS[request.format]
+    request = _resolved_here(request, plugin)
+    fingerprint = build_index.fingerprint(request, plugin) if build_index.indexed(request) \
+        else None
+    if fingerprint is not None:
+        found = build_index.find(request, fingerprint)
+        if found is not None:
+            return found
     loaded, dataset, digest = loaded_source(request.model, Path(request.base_dir),
                                             Path(request.cache_dir))
-    return build_loaded(request, loaded, dataset, digest)
+    built = build_loaded(request, loaded, dataset, digest)
+    if fingerprint is not None:
+        build_index.remember(request, fingerprint, built)
+    return built
 
 
 def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str | None = None
@@ -196,10 +219,7 @@ def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str |
     folder = cache / "variants" / key
     hit = _cached(folder)
     if hit is not None:
-        try:  # last used = now: `harness cache prune --older-than-days` goes by this
-            os.utime(folder / "manifest.json")
-        except OSError:
-            pass  # a read-only cache is still a cache
+        touch(folder)
         # Same content under this matrix's names (another matrix may have built it).
         return hit | {"model": request.model.name, "method": request.method, "cached": True,
                       "eval_pack": pack}
