@@ -24,7 +24,7 @@ data, so it is not stat'ed: they are made again identically when deleted.
 Sources whose weights could change with none of that changing are never indexed: a
 `module:` factory (its file may import other code of the user's) and a transformers model
 named by hub id (the hub cache can move to another revision). An entry is used only when
-its variant still verifies (manifest and artifact hash, as variant._cached checks) and its
+its variant still verifies (manifest and artifact hash: variant_folder.cached_manifest) and its
 eval pack is still the file it recorded; otherwise the model is loaded as before."""
 
 from __future__ import annotations
@@ -60,22 +60,23 @@ def indexed(request) -> bool:
     return scheme not in NOT_INDEXED
 
 
-def fingerprint(request, plugin) -> str:
-    """Everything the variant key's loaded-model parts come from (module docstring)."""
-    from harness.build.keys import code_digest, content_key, step_config
+def fingerprint(request, plugin, code: str, shape_profile: dict) -> str:
+    """Everything the variant key's loaded-model parts come from (module docstring); `code`:
+    the code digest of the modules that build the variant, `shape_profile`: the shape
+    ranges it is built for (both as the variant key has them)."""
+    from harness.build.keys import content_key, step_config
     from harness.build.loaded_sources import files_state
-    from harness.build.variant import artifact_modules, profile
 
     base_dir, cache = Path(request.base_dir), Path(request.cache_dir)
     spec_json = request.model.model_dump(mode="json", exclude={"name"}, warnings=False)
     return content_key({
         "model": spec_json, "steps": [step_config(s) for s in request.steps],
         "format": {"name": request.format, "options": plugin.options,
-                   "toolchain": plugin.toolchain(), "profile": profile(request)},
+                   "toolchain": plugin.toolchain(), "profile": shape_profile},
         "shapes": [dict(s) for s in request.shapes],
         "folders": [str(base_dir.resolve()), str(cache.resolve())],
         "files": files_state(spec_json, base_dir),
-        "libraries": _versions(), "code": code_digest(artifact_modules(request)),
+        "libraries": _versions(), "code": code,
     })
 
 
@@ -86,7 +87,7 @@ def _entry(cache: Path, key: str) -> Path:
 def find(request, key: str) -> dict | None:
     """The cached variant this fingerprint built last, with its eval pack: a build result
     as variant.build_loaded returns for a hit; None where there is none or it has changed."""
-    from harness.build.variant import _cached, touch
+    from harness.build.variant_folder import cached_manifest, touch
 
     cache = Path(request.cache_dir)
     try:
@@ -98,7 +99,7 @@ def find(request, key: str) -> dict | None:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # none yet, unreadable or gone: load the model
-    hit = _cached(folder)
+    hit = cached_manifest(folder)
     if hit is None:
         return None
     touch(folder)

@@ -8,14 +8,13 @@ artifact still matches its recorded hash is reused; a missing or corrupt one is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.artifacts import artifact_complete, artifact_digest, artifact_files, artifact_size
+from agents.artifacts import artifact_digest, artifact_files, artifact_size
 
 from harness.build.data_digest import digest_of_dataset
 from harness.build.derived import derived_model, method_modules
@@ -23,6 +22,7 @@ from harness.build.eval_pack import eval_pack
 from harness.build.exports import export_once
 from harness.build.keys import (BUILD_LAYOUT_VERSION, code_digest, code_modules, content_key,
                                 step_config)
+from harness.build.variant_folder import cached_manifest, touch
 from harness.matrix.schema import ModelSpec
 
 BUILD_THREADS = 2
@@ -128,21 +128,6 @@ def _key_payload(request: VariantRequest, weights_digest: str, toolchain: dict,
     }
 
 
-def _cached(folder: Path) -> dict | None:
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        return None
-    try:
-        data = json.loads(manifest.read_text())
-        artifact, companions = Path(data["artifact_path"]), data.get("companions", [])
-        if (artifact_complete(artifact, companions)
-                and artifact_digest(artifact, companions) == data["sha256"]):
-            return data
-    except (OSError, ValueError, KeyError):
-        pass
-    return None  # missing or corrupt: rebuild
-
-
 def full_range_int8(steps) -> bool:
     """A step quantizes weights to the full int8 range (reduce_range resolved to false)."""
     return any(getattr(getattr(s, "scheme", None), "reduce_range", None) is False
@@ -160,14 +145,6 @@ def _resolved_here(request: VariantRequest, plugin) -> VariantRequest:
     return dataclasses.replace(request, steps=resolve(request.steps, plugin, int8_saturates()))
 
 
-def touch(folder: Path) -> None:
-    """Last used = now: `harness cache prune --older-than-days` goes by this."""
-    try:
-        os.utime(folder / "manifest.json")
-    except OSError:
-        pass  # a read-only cache is still a cache
-
-
 def build_variant(request: VariantRequest) -> dict:
     """A matrix variant: found through the build index when built before from what has not
     changed (harness.build.build_index), else built (or found) from the loaded model."""
@@ -177,8 +154,11 @@ def build_variant(request: VariantRequest) -> dict:
 
     plugin = FORMATS[request.format]
     request = _resolved_here(request, plugin)
-    fingerprint = build_index.fingerprint(request, plugin) if build_index.indexed(request) \
-        else None
+    fingerprint = None
+    if build_index.indexed(request):
+        fingerprint = build_index.fingerprint(request, plugin,
+                                              code_digest(artifact_modules(request)),
+                                              profile(request))
     if fingerprint is not None:
         found = build_index.find(request, fingerprint)
         if found is not None:
@@ -217,7 +197,7 @@ def build_loaded(request: VariantRequest, loaded, dataset, dataset_digest: str |
                  tuple(loaded.inputs))
     key = variant_key(request, *key_parts)
     folder = cache / "variants" / key
-    hit = _cached(folder)
+    hit = cached_manifest(folder)
     if hit is not None:
         touch(folder)
         # Same content under this matrix's names (another matrix may have built it).

@@ -170,11 +170,17 @@ def test_cells_land_on_their_agents_and_faults_cost_one_cell_each(agents, tmp_pa
     assert oom["status"] == "failed" and "exceeded the memory limit of 1500 MB" in oom["error"]
 
 
+# a cell's worker: a plain one, or one forked from its runtime's prestarted server (which
+# keeps the server's command line), and that server
+WORKER_COMMANDS = ("agents.worker", "agents.zygote")
+
+
 def _workers_under(raylet_pid: int) -> list[psutil.Process]:
-    """`agents.worker` processes started by a Ray worker of the node with this raylet."""
+    """Measuring processes started by a Ray worker of the node with this raylet."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        if "agents.worker" not in " ".join(proc.info["cmdline"] or []):
+        command = " ".join(proc.info["cmdline"] or [])
+        if not any(name in command for name in WORKER_COMMANDS):
             continue
         try:
             if any(p.pid == raylet_pid for p in proc.parents()):
